@@ -1,0 +1,125 @@
+"""`esper-lint`: the command line front end over the engine.
+
+Exit codes: 0 no findings, 1 findings, 2 usage, configuration or I/O error (message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from esper_lint import __version__, catalog
+from esper_lint.config import Config, ConfigError, load_config
+from esper_lint.discovery import discover, display_path
+from esper_lint.engine import analyse_file
+from esper_lint.findings import Finding
+from esper_lint.output import REPORTERS
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code for usage errors is 2 as well
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"esper-lint: error: {message}\n")
+
+
+def _codes(value: str) -> list[str]:
+    codes = [code.strip() for code in value.split(",") if code.strip()]
+    for code in codes:
+        if not (code == "ALL" or (code.startswith("ESP") and code[3:].isdigit() and len(code) <= 6) or code == "ESP"):
+            raise argparse.ArgumentTypeError(f"{code!r} is not an esper-lint code or prefix (e.g. ESP101, ESP1, ALL)")
+    return codes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="esper-lint", description="Lint private PyTorch API use against the documented-fallback contract.")
+    parser.add_argument("--version", action="version", version=f"esper-lint {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    check = commands.add_parser("check", help="lint Python files for private torch API use")
+    check.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
+    check.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
+    check.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to enable (replaces the configured select)")
+    check.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (added to the configured ignore)")
+    check.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+
+    rule = commands.add_parser("rule", help="print the documentation of a rule")
+    rule.add_argument("code", help="e.g. ESP101")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_output()
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "rule":
+            return _rule(args.code)
+    except ConfigError as exc:
+        print(f"esper-lint: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("esper-lint: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_ERROR
+
+
+def _tolerant_output() -> None:
+    """Never die on printing an odd path or message (non-UTF-8 names, narrow consoles)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def effective_config(args: argparse.Namespace, paths: Sequence[Path]) -> Config:
+    config = load_config(paths, args.config)
+    if args.select is not None:
+        config = replace(config, select=tuple(args.select))
+    if args.ignore is not None:
+        config = replace(config, ignore=(*config.ignore, *args.ignore))
+    return config
+
+
+def _check(args: argparse.Namespace) -> int:
+    paths: list[Path] = args.paths or [Path(".")]
+    config = effective_config(args, paths)
+    discovery = discover(paths, config)
+    errors = list(discovery.errors)
+    findings: list[Finding] = []
+    for path in discovery.files:
+        display = display_path(path)
+        try:
+            findings.extend(analyse_file(path, config, display=display).findings)
+        except OSError as exc:
+            errors.append(f"{display}: cannot read: {exc.strerror or exc}")
+    findings.sort(key=Finding.sort_key)
+    sys.stdout.write(REPORTERS[args.format](findings))
+    for error in errors:
+        print(f"esper-lint: error: {error}", file=sys.stderr)
+    if errors:
+        return EXIT_ERROR
+    if findings and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _rule(code: str) -> int:
+    rules = catalog.all_rules()
+    if code.upper() not in rules:
+        print(f"esper-lint: error: unknown rule {code!r} (known: {', '.join(rules)})", file=sys.stderr)
+        return EXIT_ERROR
+    chosen = rules[code.upper()]
+    print(f"# {chosen.code}: {chosen.name}\n\n{chosen.summary}\n{chosen.document.split(chr(10), 1)[1]}")
+    return EXIT_CLEAN
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

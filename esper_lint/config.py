@@ -1,0 +1,255 @@
+"""`[tool.esper-lint]` in the nearest pyproject.toml: read, validated, and turned into a Config."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from esper_lint._toml import tomllib
+
+TABLE = "tool.esper-lint"
+DOCUMENTATION_SCOPES = ("scope", "statement")
+_CODE_PREFIX = re.compile(r"(ALL|ESP\d{0,3})")
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    select: tuple[str, ...] = ("ESP",)
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    extend_exclude: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    roots: tuple[str, ...] = ("torch",)
+    documentation_scope: str = "scope"
+    check_typing_only: bool = False
+    torch_versions: str | None = None
+    private_apis: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    source: Path | None = None
+    project_root: Path = field(default_factory=Path.cwd)
+    pyproject: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def enabled(self, code: str, path: str | None = None) -> bool:
+        ignore: Iterable[str] = self.ignore
+        if path is not None and self.per_file_ignores:
+            ignore = [*ignore, *self._file_ignores(path)]
+        return code_enabled(code, self.select, ignore)
+
+    def _file_ignores(self, path: str) -> list[str]:
+        relative = _relative_posix(Path(path), self.project_root)
+        codes: list[str] = []
+        for pattern, pattern_codes in self.per_file_ignores:
+            if _glob_match(relative, pattern):
+                codes.extend(pattern_codes)
+        return codes
+
+    def is_excluded(self, path: Path, *, explicit: bool = False) -> bool:
+        """`exclude` patterns match the path relative to the project root or any of its parts."""
+        patterns = (*self.exclude, *self.extend_exclude)
+        if not patterns:
+            return False
+        relative = _relative_posix(path, self.project_root)
+        return any(_glob_match(relative, pattern) for pattern in patterns)
+
+    def fingerprint(self) -> str:
+        """Everything that changes findings, for caches."""
+        return repr(
+            (
+                self.select,
+                self.ignore,
+                self.per_file_ignores,
+                self.roots,
+                self.documentation_scope,
+                self.check_typing_only,
+                self.torch_versions,
+                sorted((k, sorted(v.items())) for k, v in self.private_apis.items()),
+            )
+        )
+
+
+def code_enabled(code: str, select: Iterable[str], ignore: Iterable[str]) -> bool:
+    """ruff's rule: the most specific matching prefix wins, and `ignore` wins a tie."""
+
+    def best(prefixes: Iterable[str]) -> int:
+        lengths = [0 if p == "ALL" else len(p) for p in prefixes if p == "ALL" or code.startswith(p)]
+        return max(lengths, default=-1)
+
+    chosen = best(select)
+    return chosen >= 0 and chosen > best(ignore)
+
+
+def _relative_posix(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return path.as_posix()
+
+
+def _glob_match(relative: str, pattern: str) -> bool:
+    pattern = pattern.rstrip("/")
+    if fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(relative, pattern + "/*"):
+        return True
+    parts = PurePosixPath(relative).parts
+    if "/" not in pattern:
+        return any(fnmatch.fnmatchcase(part, pattern) for part in parts)
+    return any(fnmatch.fnmatchcase("/".join(parts[:end]), pattern) for end in range(1, len(parts) + 1))
+
+
+# ---------------------------------------------------------------------------- validation
+def _string_list(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: `{key}` must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _codes(value: Any, key: str, where: str) -> tuple[str, ...]:
+    codes = _string_list(value, key, where)
+    for code in codes:
+        if not _CODE_PREFIX.fullmatch(code):
+            raise ConfigError(f"{where}: `{key}` has {code!r}, which is not an esper-lint code or prefix (e.g. ESP101, ESP1, ESP, ALL)")
+    return codes
+
+
+def _roots(value: Any, key: str, where: str) -> tuple[str, ...]:
+    roots = _string_list(value, key, where)
+    if not roots:
+        raise ConfigError(f"{where}: `{key}` must name at least one package")
+    for root in roots:
+        if not all(part.isidentifier() for part in root.split(".")):
+            raise ConfigError(f"{where}: `{key}` has {root!r}, which is not a dotted package name")
+    return roots
+
+
+def _per_file_ignores(value: Any, key: str, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: `{key}` must be a table of glob = [codes], got {value!r}")
+    return tuple((pattern, _codes(codes, f"{key}.{pattern}", where)) for pattern, codes in value.items())
+
+
+def _choice(choices: Sequence[str]) -> Callable[[Any, str, str], str]:
+    def check(value: Any, key: str, where: str) -> str:
+        if value not in choices:
+            raise ConfigError(f"{where}: `{key}` must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _boolean(value: Any, key: str, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: `{key}` must be true or false, got {value!r}")
+    return value
+
+
+def _string(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: `{key}` must be a string, got {value!r}")
+    return value
+
+
+def _private_apis(value: Any, key: str, where: str) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: `{key}` must be a table of private names")
+    declarations: dict[str, dict[str, str]] = {}
+    for name, entry in value.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: `{key}.\"{name}\"` must be a table with since, fallback and reason")
+        for field_name, field_value in entry.items():
+            if field_name not in ("since", "fallback", "reason"):
+                raise ConfigError(f"{where}: unknown key `{key}.\"{name}\".{field_name}` (expected since, fallback, reason)")
+            if not isinstance(field_value, str):
+                raise ConfigError(f"{where}: `{key}.\"{name}\".{field_name}` must be a string")
+        declarations[name] = dict(entry)
+    return declarations
+
+
+_KEYS: dict[str, tuple[str, Callable[[Any, str, str], Any]]] = {
+    "select": ("select", _codes),
+    "ignore": ("ignore", _codes),
+    "exclude": ("exclude", _string_list),
+    "extend-exclude": ("extend_exclude", _string_list),
+    "per-file-ignores": ("per_file_ignores", _per_file_ignores),
+    "roots": ("roots", _roots),
+    "documentation-scope": ("documentation_scope", _choice(DOCUMENTATION_SCOPES)),
+    "check-typing-only": ("check_typing_only", _boolean),
+    "torch-versions": ("torch_versions", _string),
+    "private-apis": ("private_apis", _private_apis),
+}
+
+
+def config_from_table(table: Mapping[str, Any], where: str, base: Config | None = None) -> Config:
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _KEYS:
+            raise ConfigError(f"{where}: unknown key `{key}` in [{TABLE}] (known keys: {', '.join(_KEYS)})")
+        attribute, check = _KEYS[key]
+        values[attribute] = check(value, key, where)
+    return replace(base or Config(), **values)
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _esper_table(data: Mapping[str, Any]) -> Any:
+    return data.get("tool", {}).get("esper-lint") if isinstance(data.get("tool"), dict) else None
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.esper-lint] table, else the nearest one at all."""
+    directory = start if start.is_dir() else start.parent
+    directory = directory.resolve()
+    nearest: Path | None = None
+    for candidate_dir in (directory, *directory.parents):
+        candidate = candidate_dir / "pyproject.toml"
+        if candidate.is_file():
+            nearest = nearest or candidate
+            try:
+                if b"esper-lint" in candidate.read_bytes() and _esper_table(read_pyproject(candidate)) is not None:
+                    return candidate
+            except (OSError, ConfigError):
+                return candidate  # let load_config report the broken file
+    return nearest
+
+
+def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Config:
+    if explicit is not None:
+        pyproject: Path | None = explicit
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: configuration file not found")
+    else:
+        pyproject = find_pyproject(_common_start(paths))
+    if pyproject is None:
+        return Config()
+    data = read_pyproject(pyproject)
+    table = _esper_table(data)
+    base = Config(source=pyproject, project_root=pyproject.parent.resolve(), pyproject=data)
+    if table is None:
+        return base
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [{TABLE}] must be a table")
+    return config_from_table(table, str(pyproject), base)
+
+
+def _common_start(paths: Sequence[Path]) -> Path:
+    if not paths:
+        return Path.cwd()
+    resolved = [path.resolve() for path in paths]
+    common = resolved[0] if resolved[0].is_dir() else resolved[0].parent
+    for path in resolved[1:]:
+        while common not in (path, *path.parents):
+            common = common.parent
+    return common

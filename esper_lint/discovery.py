@@ -1,0 +1,88 @@
+"""Which files a run lints: Python files under the given paths, minus excluded and tool folders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from esper_lint.config import Config
+
+# Folders no one wants linted: VCS data, virtualenvs, caches, build output.
+DEFAULT_EXCLUDED_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".bzr", ".jj", ".venv", "venv", ".tox", ".nox", "__pycache__",
+        "build", "dist", ".eggs", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+        "site-packages", "__pypackages__", "_build", "buck-out", ".direnv", ".esper-lint-cache",
+        ".ipynb_checkpoints",
+    }
+)
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+
+@dataclass
+class Discovery:
+    files: list[Path] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def display_path(path: Path) -> str:
+    """A printable path: undecodable bytes in file names shown as escapes instead of crashing output."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _skip_dir(directory: Path, name: str) -> bool:
+    if name in DEFAULT_EXCLUDED_DIRS or name.endswith(".egg-info"):
+        return True
+    return (directory / name / "pyvenv.cfg").exists()  # any virtualenv, whatever its name
+
+
+def discover(paths: Sequence[Path], config: Config) -> Discovery:
+    found = Discovery()
+    seen: set[Path] = set()
+    for path in paths:
+        for candidate in _expand(path, config, found):
+            key = candidate.absolute()
+            if key not in seen:
+                seen.add(key)
+                found.files.append(candidate)
+    return found
+
+
+def _expand(path: Path, config: Config, found: Discovery) -> Iterator[Path]:
+    if path.is_symlink() and not path.exists():
+        found.errors.append(f"{display_path(path)}: cannot read: dangling symbolic link")
+        return
+    if not path.exists():
+        found.errors.append(f"{display_path(path)}: no such file or directory")
+        return
+    if path.is_file():
+        if not config.is_excluded(path, explicit=True):
+            yield path
+        return
+    if not path.is_dir():
+        found.errors.append(f"{display_path(path)}: not a regular file or directory")
+        return
+    for directory, dirnames, filenames in os.walk(path, onerror=lambda e: found.errors.append(_walk_error(e))):
+        here = Path(directory)
+        dirnames[:] = sorted(
+            name for name in dirnames if not _skip_dir(here, name) and not config.is_excluded(here / name)
+        )
+        for name in sorted(filenames):
+            if not name.endswith(PYTHON_SUFFIXES):
+                continue
+            file_path = here / name
+            if config.is_excluded(file_path):
+                continue
+            if file_path.is_symlink() and not file_path.exists():
+                found.errors.append(f"{display_path(file_path)}: cannot read: dangling symbolic link")
+                continue
+            if file_path.is_dir():
+                continue
+            yield file_path
+
+
+def _walk_error(error: OSError) -> str:
+    where = display_path(Path(error.filename)) if error.filename else "?"
+    return f"{where}: cannot read directory: {error.strerror or error}"

@@ -1,0 +1,129 @@
+"""The engine: bytes in, findings out. Every front end (CLI, flake8, pre-commit) adapts this."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+
+from esper_lint import catalog
+from esper_lint.collector import ReferenceCollector
+from esper_lint.config import Config
+from esper_lint.documentation import Verdict, judge
+from esper_lint.findings import Finding
+from esper_lint.positions import node_starts
+from esper_lint.precheck import MARKER_BYTES, may_report
+
+
+@dataclass(frozen=True)
+class ReferenceRecord:
+    """A private reference with its place and verdict, for `verify` and `inventory`."""
+
+    name: str
+    line: int
+    column: int
+    documented: bool
+    typing_only: bool
+
+
+@dataclass
+class Analysis:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    references: list[ReferenceRecord] = field(default_factory=list)
+    parsed: bool = False
+
+
+def analyse_source(
+    source: bytes | str,
+    path: str,
+    config: Config,
+    *,
+    with_references: bool = False,
+    force: bool = False,
+) -> Analysis:
+    """Lint one file's contents. Never raises for bad input: that becomes ESP001."""
+    analysis = Analysis(path)
+    raw = source.encode("utf-8") if isinstance(source, str) else source
+    if not force and not may_report(raw, config.roots):
+        return analysis
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        analysis.findings.append(_unparsable(path, exc.raw_line, exc.raw_column + 1, f"syntax error: {exc.message}"))
+        return _filtered(analysis, config)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        analysis.findings.append(_unparsable(path, line, 1, f"cannot decode the file: {exc.reason} ({exc.encoding})"))
+        return _filtered(analysis, config)
+    except RecursionError:
+        analysis.findings.append(_unparsable(path, 1, 1, "the code is nested too deeply to parse"))
+        return _filtered(analysis, config)
+    except Exception as exc:  # libcst raises assorted errors on odd bytes; each is a clear ESP001, not a crash
+        analysis.findings.append(_unparsable(path, 1, 1, _describe(exc)))
+        return _filtered(analysis, config)
+    analysis.parsed = True
+    try:
+        collection = ReferenceCollector(config.roots, check_typing_only=config.check_typing_only).collect(module)
+        verdicts, judged = judge(
+            collection,
+            roots=config.roots,
+            statement_scope=config.documentation_scope == "statement",
+            check_typing_only=config.check_typing_only,
+            central=config.private_apis,
+            marker_present=MARKER_BYTES.search(raw) is not None,
+        )
+    except RecursionError:
+        analysis.findings.append(_unparsable(path, 1, 1, "the code is nested too deeply to analyse"))
+        return _filtered(analysis, config)
+    anchors = [verdict.anchor for verdict in verdicts]
+    if with_references:
+        anchors.extend(item.reference.anchor for item in judged)
+    starts = node_starts(module, anchors) if anchors else {}
+    for verdict in verdicts:
+        line, column = starts.get(id(verdict.anchor), (1, 1))
+        analysis.findings.append(
+            Finding(path, line, column, verdict.code, _message(verdict), verdict.name)
+        )
+    if with_references:
+        for item in judged:
+            line, column = starts.get(id(item.reference.anchor), (1, 1))
+            analysis.references.append(
+                ReferenceRecord(item.reference.name, line, column, item.documented, item.reference.typing_only)
+            )
+    return _filtered(analysis, config)
+
+
+def analyse_file(path: Path, config: Config, *, with_references: bool = False, display: str | None = None) -> Analysis:
+    """Read and lint one file; OSError propagates so the caller can report it as an I/O error."""
+    return analyse_source(path.read_bytes(), display or str(path), config, with_references=with_references)
+
+
+def _message(verdict: Verdict) -> str:
+    if verdict.code == "ESP102":
+        return catalog.message(verdict.code, name=verdict.name, problems=verdict.details)
+    return catalog.message(verdict.code, name=verdict.name)
+
+
+def _unparsable(path: str, line: int, column: int, reason: str) -> Finding:
+    return Finding(path, max(line, 1), max(column, 1), "ESP001", catalog.message("ESP001", reason=reason), None)
+
+
+def _describe(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"\s+", " ", text)
+    return f"cannot parse: {text[:200]}"
+
+
+def _filtered(analysis: Analysis, config: Config) -> Analysis:
+    analysis.findings = sorted(
+        (f for f in analysis.findings if config.enabled(f.code, analysis.path)), key=Finding.sort_key
+    )
+    return analysis
+
+
+def analyse_many(paths: Sequence[Path], config: Config) -> list[Analysis]:
+    return [analyse_file(path, config) for path in paths]
