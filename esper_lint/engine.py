@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +56,7 @@ def analyse_source(
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
-        analysis.findings.append(_unparsable(path, exc.raw_line, exc.raw_column + 1, f"syntax error: {exc.message}"))
+        analysis.findings.append(_syntax_error(path, raw, exc))
         return _filtered(analysis, config)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
@@ -67,22 +70,23 @@ def analyse_source(
         return _filtered(analysis, config)
     analysis.parsed = True
     try:
-        collection = ReferenceCollector(config.roots, check_typing_only=config.check_typing_only).collect(module)
-        verdicts, judged = judge(
-            collection,
-            roots=config.roots,
-            statement_scope=config.documentation_scope == "statement",
-            check_typing_only=config.check_typing_only,
-            central=config.private_apis,
-            marker_present=MARKER_BYTES.search(raw) is not None,
-        )
+        with _deep_recursion():
+            collection = ReferenceCollector(config.roots, check_typing_only=config.check_typing_only).collect(module)
+            verdicts, judged = judge(
+                collection,
+                roots=config.roots,
+                statement_scope=config.documentation_scope == "statement",
+                check_typing_only=config.check_typing_only,
+                central=config.private_apis,
+                marker_present=MARKER_BYTES.search(raw) is not None,
+            )
+            anchors = [verdict.anchor for verdict in verdicts]
+            if with_references:
+                anchors.extend(item.reference.anchor for item in judged)
+            starts = node_starts(module, anchors) if anchors else {}
     except RecursionError:
         analysis.findings.append(_unparsable(path, 1, 1, "the code is nested too deeply to analyse"))
         return _filtered(analysis, config)
-    anchors = [verdict.anchor for verdict in verdicts]
-    if with_references:
-        anchors.extend(item.reference.anchor for item in judged)
-    starts = node_starts(module, anchors) if anchors else {}
     for verdict in verdicts:
         line, column = starts.get(id(verdict.anchor), (1, 1))
         analysis.findings.append(
@@ -95,6 +99,17 @@ def analyse_source(
                 ReferenceRecord(item.reference.name, line, column, item.documented, item.reference.typing_only)
             )
     return _filtered(analysis, config)
+
+
+@contextmanager
+def _deep_recursion(limit: int = 20_000) -> Iterator[None]:
+    """Long generated expressions (`a + b + ...` thousands deep) nest the tree that deep."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 def analyse_file(path: Path, config: Config, *, with_references: bool = False, display: str | None = None) -> Analysis:
@@ -110,6 +125,19 @@ def _message(verdict: Verdict) -> str:
 
 def _unparsable(path: str, line: int, column: int, reason: str) -> Finding:
     return Finding(path, max(line, 1), max(column, 1), "ESP001", catalog.message("ESP001", reason=reason), None)
+
+
+def _syntax_error(path: str, raw: bytes, exc: cst.ParserSyntaxError) -> Finding:
+    """Place and word a syntax error as CPython does; libcst's messages list every expected token."""
+    try:
+        compile(raw, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as cpython:
+        if cpython.lineno:
+            return _unparsable(path, cpython.lineno, cpython.offset or 1, f"syntax error: {cpython.msg}")
+    except (ValueError, RecursionError, MemoryError) as other:
+        return _unparsable(path, exc.raw_line, exc.raw_column + 1, f"syntax error: {other}")
+    # CPython accepts it but libcst cannot parse it (syntax newer than this libcst knows).
+    return _unparsable(path, exc.raw_line, exc.raw_column + 1, f"libcst cannot parse this syntax: {exc.message}")
 
 
 def _describe(exc: Exception) -> str:

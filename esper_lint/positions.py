@@ -3,6 +3,7 @@
 PositionProvider records a range for every node and costs about twice the parse. Findings need
 the start of a handful of nodes, so this runs libcst's plain code generation once, notes the token
 index where each wanted node starts, and turns those indices into line and column at the end.
+Generation stops as soon as the last wanted node has started: later code cannot move it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from libcst._nodes.internal import CodegenState
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
+class _AllFound(Exception):
+    pass
+
+
 @dataclass(frozen=False)
 class _MarkingCodegenState(CodegenState):
     wanted: set[int] = field(default_factory=set)
@@ -27,6 +32,8 @@ class _MarkingCodegenState(CodegenState):
         key = id(node)
         if key in self.wanted and key not in self.starts:
             self.starts[key] = len(self.tokens)
+            if len(self.starts) == len(self.wanted):
+                raise _AllFound
 
 
 def node_starts(module: cst.Module, nodes: Iterable[cst.CSTNode]) -> dict[int, tuple[int, int]]:
@@ -39,7 +46,10 @@ def node_starts(module: cst.Module, nodes: Iterable[cst.CSTNode]) -> dict[int, t
         default_newline=module.default_newline,
         wanted=wanted,
     )
-    module._codegen(state)
+    try:
+        module._codegen(state)
+    except _AllFound:
+        pass
     offsets: dict[int, int] = {}
     by_token = sorted((index, key) for key, index in state.starts.items())
     offset = 0

@@ -1,0 +1,197 @@
+"""The `esper-lint check` command as users and CI run it: a real subprocess each time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+BAD = "import torch\ntorch._foreach_norm(xs)\n"
+GOOD = "import torch\nx = torch.ones(1)\n"
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "esper_lint", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_exit_0_and_no_output_when_clean(tmp_path: Path) -> None:
+    write(tmp_path / "ok.py", GOOD)
+    result = run("check", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_exit_1_with_flake8_style_lines(tmp_path: Path) -> None:
+    write(tmp_path / "pkg" / "bad.py", BAD)
+    result = run("check", "pkg", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"pkg{os.sep}bad.py:2:1: ESP101 private API `torch._foreach_norm`")
+
+
+def test_json_format_is_sorted_and_complete(tmp_path: Path) -> None:
+    write(tmp_path / "b.py", BAD)
+    write(tmp_path / "a.py", "import torch\n\ntorch._C\n" + BAD)
+    write(tmp_path / "c.py", "import torch\ndef f(:\n    torch._x\n")
+    result = run("check", "--format", "json", ".", cwd=tmp_path)
+    assert result.returncode == 1
+    rows = json.loads(result.stdout)
+    assert [list(row) for row in rows] == [["path", "line", "column", "code", "name", "message"]] * len(rows)
+    assert [(Path(r["path"]).name, r["line"], r["code"], r["name"]) for r in rows] == [
+        ("a.py", 3, "ESP101", "torch._C"),
+        ("a.py", 5, "ESP101", "torch._foreach_norm"),
+        ("b.py", 2, "ESP101", "torch._foreach_norm"),
+        ("c.py", 2, "ESP001", None),
+    ]
+
+
+def test_select_and_ignore_options(tmp_path: Path) -> None:
+    write(tmp_path / "a.py", BAD)
+    assert run("check", "--ignore", "ESP101", cwd=tmp_path).returncode == 0
+    assert run("check", "--select", "ESP102", cwd=tmp_path).returncode == 0
+    assert run("check", "--select", "ESP1", cwd=tmp_path).returncode == 1
+    bad_option = run("check", "--select", "E501", cwd=tmp_path)
+    assert bad_option.returncode == 2 and "E501" in bad_option.stderr
+
+
+def test_missing_path_is_exit_2_and_other_files_still_checked(tmp_path: Path) -> None:
+    write(tmp_path / "a.py", BAD)
+    result = run("check", "a.py", "missing.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "missing.py: no such file or directory" in result.stderr
+    assert "a.py:2:1: ESP101" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_error_is_exit_2(tmp_path: Path) -> None:
+    result = run("check", "--format", "xml", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_discovery_skips_tool_folders_and_virtualenvs(tmp_path: Path) -> None:
+    for folder in (".git", ".venv", "build", "node_modules", "__pycache__", "pkg.egg-info"):
+        write(tmp_path / folder / "x.py", BAD)
+    write(tmp_path / "myenv" / "pyvenv.cfg", "home = /usr\n")
+    write(tmp_path / "myenv" / "lib" / "x.py", BAD)
+    write(tmp_path / "src" / "kept.py", BAD)
+    write(tmp_path / "src" / "notes.txt", BAD)
+    result = run("check", "--format", "json", cwd=tmp_path)
+    assert [Path(row["path"]).as_posix() for row in json.loads(result.stdout)] == ["src/kept.py"]
+
+
+def test_folder_named_like_a_python_file_is_walked(tmp_path: Path) -> None:
+    write(tmp_path / "x.py" / "inner.py", BAD)
+    result = run("check", "--format", "json", cwd=tmp_path)
+    assert [Path(row["path"]).name for row in json.loads(result.stdout)] == ["inner.py"]
+
+
+def test_configuration_from_pyproject_upward(tmp_path: Path) -> None:
+    write(
+        tmp_path / "pyproject.toml",
+        '[tool.esper-lint]\nexclude = ["generated"]\nper-file-ignores = { "tests/*" = ["ESP101"] }\n'
+        'roots = ["torch", "numpy"]\n',
+    )
+    write(tmp_path / "generated" / "x.py", BAD)
+    write(tmp_path / "tests" / "test_x.py", BAD)
+    write(tmp_path / "src" / "np.py", "import numpy as np\nnp._NoValue\n")
+    result = run("check", "--format", "json", ".", cwd=tmp_path / "src")
+    assert [(Path(r["path"]).name, r["name"]) for r in json.loads(result.stdout)] == [("np.py", "numpy._NoValue")]
+    whole = run("check", "--format", "json", cwd=tmp_path)
+    assert [Path(r["path"]).name for r in json.loads(whole.stdout)] == ["np.py"]
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("colour = true", "unknown key `colour`"),
+        ('roots = "torch"', "`roots` must be a list of strings"),
+        ('documentation-scope = "file"', "`documentation-scope` must be one of"),
+        ("check-typing-only = 1", "`check-typing-only` must be true or false"),
+        ('select = ["E501"]', "not an esper-lint code"),
+    ],
+)
+def test_bad_configuration_is_exit_2_naming_file_and_key(tmp_path: Path, table: str, expected: str) -> None:
+    write(tmp_path / "pyproject.toml", f"[tool.esper-lint]\n{table}\n")
+    write(tmp_path / "a.py", BAD)
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert str(tmp_path / "pyproject.toml") in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_invalid_toml_is_exit_2(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", "[tool.esper-lint\nroots = [\n")
+    write(tmp_path / "a.py", BAD)
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 2 and "invalid TOML" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_statement_scope_from_configuration(tmp_path: Path) -> None:
+    source = (
+        "import torch\n\n\ndef f(xs):\n"
+        "    # Private API, since PyTorch 1.11; fallback: [x.norm() for x in xs]\n"
+        "    a = torch._foreach_norm(xs)\n"
+        "    return torch._foreach_norm(xs)\n"
+    )
+    write(tmp_path / "a.py", source)
+    assert run("check", cwd=tmp_path).returncode == 0
+    write(tmp_path / "pyproject.toml", '[tool.esper-lint]\ndocumentation-scope = "statement"\n')
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 1 and "a.py:7:12: ESP101" in result.stdout
+
+
+def test_unreadable_file_is_reported_and_others_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Root reads any file whatever its mode, so the failing read is simulated in-process.
+    from esper_lint import cli
+
+    secret = write(tmp_path / "secret.py", BAD)
+    write(tmp_path / "a.py", BAD)
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == secret.name:
+            raise PermissionError(13, "Permission denied")
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check"]) == 2
+    out, err = capsys.readouterr()
+    assert "secret.py: cannot read: Permission denied" in err and "a.py:2:1: ESP101" in out
+
+
+def test_dangling_symlink_and_loop(tmp_path: Path) -> None:
+    (tmp_path / "dangling.py").symlink_to(tmp_path / "nowhere.py")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop")
+    write(tmp_path / "a.py", BAD)
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "dangling.py: cannot read: dangling symbolic link" in result.stderr
+    assert "a.py:2:1: ESP101" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_rule_command_prints_the_document(tmp_path: Path) -> None:
+    result = run("rule", "ESP102", cwd=tmp_path)
+    assert result.returncode == 0 and "## Why it matters" in result.stdout
+    assert run("rule", "ESP999", cwd=tmp_path).returncode == 2
+
+
+def test_bundled_example_reports_the_seed_mistakes() -> None:
+    result = run("check", "--format", "json", "fixtures/example", cwd=FIXTURES.parent)
+    rows = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert {row["code"] for row in rows} >= {"ESP101", "ESP102"}

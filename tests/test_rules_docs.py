@@ -1,0 +1,40 @@
+"""rules/ is the single source of truth: every rule document is complete and its examples are executed."""
+
+from __future__ import annotations
+
+import pytest
+
+from esper_lint import catalog
+from esper_lint.config import Config
+from esper_lint.engine import analyse_source
+
+RULES = list(catalog.all_rules().values())
+SECTIONS = ("What it does", "Why it matters", "Example", "Use instead", "Options")
+
+
+def test_the_core_codes_are_documented() -> None:
+    assert {"ESP001", "ESP101", "ESP102", "ESP103"} <= set(catalog.all_rules())
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_rule_document_has_every_section(rule: catalog.Rule) -> None:
+    for title in SECTIONS:
+        assert rule.section(title), f"{rule.code} lacks '## {title}'"
+    assert rule.summary and rule.name and "{" in rule.message or rule.code == "ESP103"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_bad_example_yields_the_code(rule: catalog.Rule) -> None:
+    examples = rule.examples("Example")
+    assert examples, f"{rule.code} has no python example"
+    for example in examples:
+        codes = {f.code for f in analyse_source(example, "example.py", Config()).findings}
+        assert rule.code in codes, f"{rule.code} example gave {codes}"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_good_example_yields_nothing(rule: catalog.Rule) -> None:
+    examples = rule.examples("Use instead")
+    assert examples, f"{rule.code} has no 'use instead' code"
+    for example in examples:
+        assert analyse_source(example, "example.py", Config()).findings == []
