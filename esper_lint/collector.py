@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from esper_lint.contract import CommentLine, comment_body
-from esper_lint.names import any_private, is_private_name, root_of
+from esper_lint.names import any_private, covers, is_private_name, root_of
 
 _NOT_CODE_FIELDS = frozenset(
     {
@@ -275,6 +275,7 @@ class ReferenceCollector:
         self._in_annotation = False
         self._future_annotations = False
         self._anchor_override: cst.CSTNode | None = None
+        self._guards: tuple[str, ...] = ()  # names proven present by an enclosing `if hasattr(...)`
 
     # ----------------------------------------------------------------- entry points
     def collect(self, module: cst.Module, parent_scope: Scope | None = None) -> Collection:
@@ -355,6 +356,7 @@ class ReferenceCollector:
             anchor=self._anchor_override or anchor,
             statement=statement,
             typing_only=self._typing_only,
+            guarded=any(covers(guard, name) for guard in self._guards),
         )
         statement.references.append(reference)
         self.references.append(reference)
@@ -508,16 +510,16 @@ class ReferenceCollector:
     def _defer_body(self, body: cst.BaseSuite, key: tuple[int, ...], params: list[str]) -> None:
         parent = self._scope.enclosing_for_functions()
         doc_scope = self._doc_scope + (self._allocate_scope_id(),)
-        typing_only = self._typing_only
+        typing_only, guards = self._typing_only, self._guards
 
         def walk_body() -> None:
             scope = Scope("function", parent)
             for name in params:
                 scope.bind(name, None)
-            saved = (self._scope, self._doc_scope, self._typing_only, self._statement)
-            self._scope, self._doc_scope, self._typing_only = scope, doc_scope, typing_only
+            saved = (self._scope, self._doc_scope, self._typing_only, self._statement, self._guards)
+            self._scope, self._doc_scope, self._typing_only, self._guards = scope, doc_scope, typing_only, guards
             self._suite(body, key + (0,))
-            self._scope, self._doc_scope, self._typing_only, self._statement = saved
+            self._scope, self._doc_scope, self._typing_only, self._statement, self._guards = saved
 
         self._deferred.append(walk_body)
 
@@ -540,11 +542,15 @@ class ReferenceCollector:
     def _if(self, node: cst.If, key: tuple[int, ...]) -> None:
         self._expr(node.test)
         before = self._scope.snapshot()
-        saved_typing = self._typing_only
+        saved_typing, saved_guards = self._typing_only, self._guards
         if _is_type_checking_test(node.test):
             self._typing_only = True
+        guard = self._hasattr_guard(node.test) if node.orelse is not None else None
+        if guard is not None:
+            # SPEC §2 code-level fallback: `if hasattr(torch, "_x"): <use> else: <fallback>`.
+            self._guards = (*self._guards, guard)
         self._suite(node.body, key + (0,))
-        self._typing_only = saved_typing
+        self._typing_only, self._guards = saved_typing, saved_guards
         after_body = self._scope.snapshot()
         self._scope.bindings = before
         orelse = node.orelse
@@ -567,9 +573,31 @@ class ReferenceCollector:
             self._suite(node.orelse.body, key + (1,))
         self._scope.merge(before)
 
+    def _hasattr_guard(self, test: cst.BaseExpression) -> str | None:
+        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "hasattr"):
+            return None
+        if len(test.args) != 2:
+            return None
+        owner = self._resolve_value(test.args[0].value)
+        attribute = _string_value(test.args[1].value)
+        if owner is None or attribute is None:
+            return None
+        return f"{owner}.{attribute}"
+
     def _try(self, node: cst.Try | cst.TryStar, key: tuple[int, ...]) -> None:
         before = self._scope.snapshot()
-        self._suite(node.body, key + (0,))
+        fallback_bindings = [_names_bound_in(h.body) for h in node.handlers if _catches_missing_api(h)]
+        if fallback_bindings and isinstance(node.body, cst.IndentedBlock):
+            # SPEC §2 code-level fallback: the handler rebinds what the guarded statement bound.
+            for index, statement in enumerate(node.body.body):
+                first = len(self.references)
+                self._statement_node(statement, key + (0, index), statement.leading_lines)
+                bound = _names_bound_by(statement)
+                if bound and any(bound <= names for names in fallback_bindings):
+                    for reference in self.references[first:]:
+                        reference.guarded = True
+        else:
+            self._suite(node.body, key + (0,))
         after_body = self._scope.snapshot()
         outcomes = []
         for index, handler in enumerate(node.handlers, start=1):
@@ -742,6 +770,74 @@ class ReferenceCollector:
         else:
             self._expr(node.elt)  # type: ignore[attr-defined]
         self._scope = saved
+
+
+_MISSING_API_ERRORS = frozenset(
+    {"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "BaseException"}
+)
+
+
+def _catches_missing_api(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
+    """Whether an `except` clause catches the error a vanished private API raises."""
+    caught = handler.type
+    if caught is None:
+        return True
+    options = [element.value for element in caught.elements] if isinstance(caught, cst.Tuple) else [caught]
+    for option in options:
+        name = option.value if isinstance(option, cst.Name) else option.attr.value if isinstance(option, cst.Attribute) else None
+        if name in _MISSING_API_ERRORS:
+            return True
+    return False
+
+
+def _names_bound_by(statement: cst.BaseStatement) -> set[str]:
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        return {statement.name.value}
+    names: set[str] = set()
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return names
+    for small in statement.body:
+        if isinstance(small, cst.Import):
+            for alias in small.names:
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    names.add(alias.asname.name.value)
+                else:
+                    dotted = dotted_name(alias.name)
+                    if dotted:
+                        names.add(dotted.split(".")[0])
+        elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+            for alias in small.names:
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    names.add(alias.asname.name.value)
+                elif isinstance(alias.name, cst.Name):
+                    names.add(alias.name.value)
+        elif isinstance(small, cst.Assign):
+            for target in small.targets:
+                names.update(_target_names(target.target))
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            names.update(_target_names(small.target))
+    return names
+
+
+def _target_names(target: cst.BaseExpression) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return set().union(*(_target_names(element.value) for element in target.elements))
+    return set()
+
+
+def _names_bound_in(suite: cst.BaseSuite) -> set[str]:
+    """Names a handler binds, looking into its nested if/else branches as well."""
+    names: set[str] = set()
+    statements = suite.body if isinstance(suite, cst.IndentedBlock) else [cst.SimpleStatementLine(body=suite.body)]  # type: ignore[list-item]
+    for statement in statements:
+        names |= _names_bound_by(statement)
+        if isinstance(statement, cst.If):
+            names |= _names_bound_in(statement.body)
+            if isinstance(statement.orelse, cst.Else):
+                names |= _names_bound_in(statement.orelse.body)
+    return names
 
 
 _COMPREHENSIONS = frozenset({cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp})
