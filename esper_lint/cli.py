@@ -13,8 +13,8 @@ from pathlib import Path
 
 from esper_lint import __version__, catalog
 from esper_lint.config import Config, ConfigError, load_config
-from esper_lint.discovery import discover, display_path
-from esper_lint.engine import analyse_file
+from esper_lint.discovery import discover
+from esper_lint.runner import CACHE_DIR_NAME, run_files
 from esper_lint.findings import Finding
 from esper_lint.output import REPORTERS
 
@@ -35,6 +35,16 @@ def _codes(value: str) -> list[str]:
     return codes
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="esper-lint", description="Lint private PyTorch API use against the documented-fallback contract.")
     parser.add_argument("--version", action="version", version=f"esper-lint {__version__}")
@@ -48,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (added to the configured ignore)")
     check.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    check.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
+    check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    check.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
 
     rule = commands.add_parser("rule", help="print the documentation of a rule")
     rule.add_argument("code", help="e.g. ESP101")
@@ -94,12 +107,12 @@ def _check(args: argparse.Namespace) -> int:
     discovery = discover(paths, config)
     errors = list(discovery.errors)
     findings: list[Finding] = []
-    for path in discovery.files:
-        display = display_path(path)
-        try:
-            findings.extend(analyse_file(path, config, display=display).findings)
-        except OSError as exc:
-            errors.append(f"{display}: cannot read: {exc.strerror or exc}")
+    cache_dir = None if args.no_cache else (args.cache_dir or config.project_root / CACHE_DIR_NAME)
+    for outcome in run_files(discovery.files, config, jobs=args.jobs, cache_dir=cache_dir):
+        if outcome.error is not None:
+            errors.append(outcome.error)
+        elif outcome.analysis is not None:
+            findings.extend(outcome.analysis.findings)
     findings.sort(key=Finding.sort_key)
     sys.stdout.write(REPORTERS[args.format](findings))
     for error in errors:

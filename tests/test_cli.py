@@ -195,3 +195,46 @@ def test_bundled_example_reports_the_seed_mistakes() -> None:
     rows = json.loads(result.stdout)
     assert result.returncode == 1
     assert {row["code"] for row in rows} >= {"ESP101", "ESP102"}
+
+
+def make_tree(root: Path, count: int) -> None:
+    for index in range(count):
+        body = BAD if index % 3 == 0 else GOOD if index % 3 == 1 else "import torch\ndef f(:\n    torch._x\n"
+        write(root / f"pkg{index % 5}" / f"m{index}.py", body)
+
+
+def test_parallel_run_equals_serial_run(tmp_path: Path) -> None:
+    make_tree(tmp_path, 60)
+    serial = run("check", "--format", "json", "--no-cache", "-j", "1", cwd=tmp_path)
+    parallel = run("check", "--format", "json", "--no-cache", "-j", "2", cwd=tmp_path)
+    assert serial.returncode == parallel.returncode == 1
+    assert json.loads(serial.stdout) == json.loads(parallel.stdout) and len(json.loads(serial.stdout)) == 40
+
+
+def test_warm_cache_gives_identical_results_and_survives_damage(tmp_path: Path) -> None:
+    make_tree(tmp_path, 30)
+    cold = run("check", "--format", "json", cwd=tmp_path)
+    entries = list((tmp_path / ".esper-lint-cache").rglob("*.json"))
+    assert len(entries) == 30
+    warm = run("check", "--format", "json", cwd=tmp_path)
+    assert warm.stdout == cold.stdout and warm.returncode == cold.returncode == 1
+    for entry in entries[:10]:
+        entry.write_text("{not json")
+    damaged = run("check", "--format", "json", cwd=tmp_path)
+    assert damaged.stdout == cold.stdout
+    write(tmp_path / "pkg0" / "m0.py", GOOD)  # an edit invalidates that file's entry only
+    edited = json.loads(run("check", "--format", "json", cwd=tmp_path).stdout)
+    assert len(edited) == len(json.loads(cold.stdout)) - 1
+
+
+def test_configuration_change_invalidates_the_cache(tmp_path: Path) -> None:
+    write(tmp_path / "a.py", "import numpy as np\nimport torch\nnp._x\n")
+    assert run("check", cwd=tmp_path).returncode == 0
+    write(tmp_path / "pyproject.toml", '[tool.esper-lint]\nroots = ["torch", "numpy"]\n')
+    assert run("check", cwd=tmp_path).returncode == 1
+
+
+def test_no_cache_writes_nothing(tmp_path: Path) -> None:
+    write(tmp_path / "a.py", BAD)
+    run("check", "--no-cache", cwd=tmp_path)
+    assert not (tmp_path / ".esper-lint-cache").exists()
