@@ -163,8 +163,9 @@ def private_torch_references(tree: ast.AST) -> list[str]:
                 if is_private(dotted):
                     found.append(dotted)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
-            if len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and str(node.args[1].value).startswith("_"):
-                found.append(f"getattr(..., {node.args[1].value!r})")
+            name = node.args[1] if len(node.args) >= 2 else None
+            if isinstance(name, ast.Constant) and str(name.value).startswith("_"):
+                found.append(f"getattr(..., {name.value!r})")
     return found
 
 
