@@ -13,8 +13,11 @@ from pathlib import Path
 
 from esper_lint import __version__, catalog
 from esper_lint.config import Config, ConfigError, load_config
-from esper_lint.discovery import discover
+from esper_lint.declarations import judge_declarations
+from esper_lint.discovery import discover, display_path
+from esper_lint.gate import verify_paths
 from esper_lint.runner import CACHE_DIR_NAME, run_files
+from esper_lint.verify import TorchNotInstalled
 from esper_lint.findings import Finding
 from esper_lint.output import REPORTERS
 
@@ -62,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     check.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
 
+    verify = commands.add_parser(
+        "verify", help="prove the private torch names in use exist in the installed torch (ESP203)"
+    )
+    verify.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
+    verify.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
+    verify.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
+    verify.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
+    verify.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    verify.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
+    verify.set_defaults(select=None, ignore=None, exit_zero=False)
+
     rule = commands.add_parser("rule", help="print the documentation of a rule")
     rule.add_argument("code", help="e.g. ESP101")
     return parser
@@ -73,9 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "verify":
+            return _verify(args)
         if args.command == "rule":
             return _rule(args.code)
     except ConfigError as exc:
+        print(f"esper-lint: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except TorchNotInstalled as exc:
         print(f"esper-lint: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -107,12 +126,28 @@ def _check(args: argparse.Namespace) -> int:
     discovery = discover(paths, config)
     errors = list(discovery.errors)
     findings: list[Finding] = []
-    cache_dir = None if args.no_cache else (args.cache_dir or config.project_root / CACHE_DIR_NAME)
-    for outcome in run_files(discovery.files, config, jobs=args.jobs, cache_dir=cache_dir):
+    declarations = config.private_apis
+    used_names: set[str] = set()
+    for outcome in run_files(
+        discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=bool(declarations)
+    ):
         if outcome.error is not None:
             errors.append(outcome.error)
         elif outcome.analysis is not None:
             findings.extend(outcome.analysis.findings)
+            used_names.update(reference.name for reference in outcome.analysis.references)
+    if declarations:
+        display = display_path(config.source) if config.source is not None else "pyproject.toml"
+        judged = judge_declarations(declarations, config.source, display, config.roots, used_names)
+        findings.extend(f for f in judged if config.enabled(f.code, f.path))
+    return _report(args, findings, errors)
+
+
+def _cache_dir(args: argparse.Namespace, config: Config) -> Path | None:
+    return None if args.no_cache else (args.cache_dir or config.project_root / CACHE_DIR_NAME)
+
+
+def _report(args: argparse.Namespace, findings: list[Finding], errors: list[str]) -> int:
     findings.sort(key=Finding.sort_key)
     sys.stdout.write(REPORTERS[args.format](findings))
     for error in errors:
@@ -122,6 +157,15 @@ def _check(args: argparse.Namespace) -> int:
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _verify(args: argparse.Namespace) -> int:
+    paths: list[Path] = args.paths or [Path(".")]
+    config = load_config(paths, args.config)
+    result = verify_paths(paths, config, jobs=args.jobs, cache_dir=_cache_dir(args, config))
+    if args.format == "text":
+        print(f"esper-lint verify: {result.checked_names} private torch name(s) checked against torch {result.torch_version}", file=sys.stderr)
+    return _report(args, result.findings, result.errors)
 
 
 def _rule(code: str) -> int:

@@ -1,0 +1,76 @@
+"""`esper-lint verify`: prove that the private torch names the code uses exist in the installed torch.
+
+Only torch is imported (the longest importable module prefix of each name, then attribute walks);
+the linted project's code is read as text and never imported or run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+VERIFIABLE_ROOT = "torch"
+
+
+class TorchNotInstalled(Exception):
+    """verify needs a torch to verify against."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    name: str
+    present: bool
+    missing_component: str | None = None  # the first dotted prefix that does not exist
+    detail: str = ""
+
+
+def torch_version() -> str:
+    if importlib.util.find_spec(VERIFIABLE_ROOT) is None:
+        raise TorchNotInstalled("`esper-lint verify` needs torch installed in the same environment (e.g. pip install torch)")
+    torch = importlib.import_module(VERIFIABLE_ROOT)
+    return str(getattr(torch, "__version__", "unknown"))
+
+
+def verifiable(name: str) -> bool:
+    return name == VERIFIABLE_ROOT or name.startswith(VERIFIABLE_ROOT + ".")
+
+
+@lru_cache(maxsize=None)
+def resolve(name: str) -> Resolution:
+    """Import the longest importable module prefix of `name`, then walk the remaining attributes."""
+    parts = name.split(".")
+    module = None
+    imported = 0
+    import_error = ""
+    for length in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:length])
+        try:
+            module = importlib.import_module(candidate)
+        except ImportError as exc:
+            import_error = import_error or f"{type(exc).__name__}: {exc}"
+            continue
+        except Exception as exc:  # torch modules may fail for environmental reasons; say which
+            import_error = f"importing {candidate} raised {type(exc).__name__}: {exc}"
+            continue
+        imported = length
+        break
+    if module is None:
+        return Resolution(name, False, parts[0], import_error)
+    current: object = module
+    for index in range(imported, len(parts)):
+        try:
+            current = getattr(current, parts[index])
+        except AttributeError:
+            missing = ".".join(parts[: index + 1])
+            return Resolution(name, False, missing, import_error if index == imported and import_error else "")
+        except Exception as exc:  # a lazy attribute can raise anything while loading
+            missing = ".".join(parts[: index + 1])
+            return Resolution(name, False, missing, f"{type(exc).__name__}: {exc}")
+    return Resolution(name, True)
+
+
+def resolve_all(names: Iterable[str]) -> dict[str, Resolution]:
+    return {name: resolve(name) for name in sorted(set(names)) if verifiable(name)}
