@@ -21,6 +21,7 @@ class Rule:
     message: str
     fixable: bool
     document: str
+    example_config: str = ""  # TOML for [tool.esper-lint] under which the examples are judged
 
     def format(self, **values: object) -> str:
         return self.message.format(**values)
@@ -46,6 +47,7 @@ def _parse(text: str) -> Rule:
         message=meta["message"],
         fixable=bool(meta.get("fixable", False)),
         document=text[match.end() :],
+        example_config=str(meta.get("example-config", "")),
     )
 
 

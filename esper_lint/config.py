@@ -154,6 +154,17 @@ def _string(value: Any, key: str, where: str) -> str:
     return value
 
 
+def _torch_versions(value: Any, key: str, where: str) -> str:
+    from esper_lint.torch_index.versions import SpecifierError, parse_specifier
+
+    text = _string(value, key, where)
+    try:
+        parse_specifier(text)
+    except SpecifierError as exc:
+        raise ConfigError(f"{where}: `{key}` is not a version range like '>=2.1,<2.16': {exc}") from None
+    return text
+
+
 def _private_apis(value: Any, key: str, where: str) -> dict[str, dict[str, str]]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: `{key}` must be a table of private names")
@@ -179,7 +190,7 @@ _KEYS: dict[str, tuple[str, Callable[[Any, str, str], Any]]] = {
     "roots": ("roots", _roots),
     "documentation-scope": ("documentation_scope", _choice(DOCUMENTATION_SCOPES)),
     "check-typing-only": ("check_typing_only", _boolean),
-    "torch-versions": ("torch_versions", _string),
+    "torch-versions": ("torch_versions", _torch_versions),
     "private-apis": ("private_apis", _private_apis),
 }
 
@@ -236,12 +247,30 @@ def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Con
         return Config()
     data = read_pyproject(pyproject)
     table = _esper_table(data)
-    base = Config(source=pyproject, project_root=pyproject.parent.resolve(), pyproject=data)
+    base = Config(
+        source=pyproject,
+        project_root=pyproject.parent.resolve(),
+        pyproject=data,
+        torch_versions=_declared_torch_range(data),
+    )
     if table is None:
         return base
     if not isinstance(table, dict):
         raise ConfigError(f"{pyproject}: [{TABLE}] must be a table")
     return config_from_table(table, str(pyproject), base)
+
+
+def _declared_torch_range(data: Mapping[str, Any]) -> str | None:
+    """The supported torch range by default: the project's own dependency on torch."""
+    from esper_lint.torch_index.versions import SpecifierError, parse_specifier, supported_range_from_pyproject
+
+    try:
+        spec = supported_range_from_pyproject(data)
+        if spec:
+            parse_specifier(spec)
+        return spec
+    except (SpecifierError, TypeError, AttributeError):
+        return None  # an unusual dependency string only means no range is known
 
 
 def _common_start(paths: Sequence[Path]) -> Path:

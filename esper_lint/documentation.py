@@ -14,6 +14,7 @@ import libcst as cst
 
 from esper_lint.collector import Collection, Reference, ReferenceCollector, Scope, Statement
 from esper_lint.contract import DocumentationBlock, parse_block
+from esper_lint.knowledge import TorchKnowledge
 from esper_lint.names import covers
 
 
@@ -42,6 +43,7 @@ def judge(
     check_typing_only: bool,
     central: Mapping[str, object],
     marker_present: bool = True,
+    knowledge: TorchKnowledge | None = None,
 ) -> tuple[list[Verdict], list[JudgedReference]]:
     # Without the marker text anywhere in the file no statement can carry a documentation block.
     blocks = _documentation_blocks(collection.statements, roots) if marker_present else {}
@@ -66,11 +68,32 @@ def judge(
             documented = True
         elif reportable:
             verdicts.append(Verdict("ESP101", reference.anchor, reference.name))
+        if knowledge is not None and reportable:
+            verdicts.extend(_index_verdicts(reference, block, knowledge))
         judged.append(JudgedReference(reference, documented, reportable))
     for statement, block in blocks.items():
         if statement.private_count == 0:
             verdicts.append(Verdict("ESP103", block.marker_node, None))
     return verdicts, judged
+
+
+def _index_verdicts(
+    reference: Reference, block: DocumentationBlock | None, knowledge: TorchKnowledge
+) -> list[Verdict]:
+    """ESP201 on the block that makes the "since" claim, ESP202 and ESP301 on every use."""
+    verdicts: list[Verdict] = []
+    if block is not None and block.since is not None:
+        problem = knowledge.since_problem(reference.name, block.since)
+        if problem:
+            verdicts.append(Verdict("ESP201", reference.anchor, reference.name, problem))
+    if not reference.guarded:  # a hasattr/try fallback already handles the missing releases
+        problem = knowledge.range_problem(reference.name)
+        if problem:
+            verdicts.append(Verdict("ESP202", reference.anchor, reference.name, problem))
+    replacement = knowledge.replacement(reference.name)
+    if replacement is not None:
+        verdicts.append(Verdict("ESP301", reference.anchor, reference.name, replacement[1]))
+    return verdicts
 
 
 def _documentation_blocks(statements: Sequence[Statement], roots: Sequence[str]) -> dict[Statement, DocumentationBlock]:

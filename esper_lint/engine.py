@@ -17,6 +17,7 @@ from esper_lint.collector import ReferenceCollector
 from esper_lint.config import Config
 from esper_lint.documentation import Verdict, judge
 from esper_lint.findings import Finding
+from esper_lint.knowledge import TorchKnowledge
 from esper_lint.positions import node_starts
 from esper_lint.precheck import MARKER_BYTES, may_report
 
@@ -79,6 +80,7 @@ def analyse_source(
                 check_typing_only=config.check_typing_only,
                 central=config.private_apis,
                 marker_present=MARKER_BYTES.search(raw) is not None,
+                knowledge=knowledge_for(config) if collection.references else None,
             )
             anchors = [verdict.anchor for verdict in verdicts]
             if with_references:
@@ -117,10 +119,22 @@ def analyse_file(path: Path, config: Config, *, with_references: bool = False, d
     return analyse_source(path.read_bytes(), display or str(path), config, with_references=with_references)
 
 
+_knowledge: dict[str | None, TorchKnowledge] = {}
+
+
+def knowledge_for(config: Config) -> TorchKnowledge | None:
+    """One index-backed helper per supported range; None when the index rules are all disabled."""
+    if not any(config.enabled(code) for code in ("ESP201", "ESP202", "ESP301")):
+        return None
+    if config.torch_versions not in _knowledge:
+        _knowledge[config.torch_versions] = TorchKnowledge(config.torch_versions)
+    return _knowledge[config.torch_versions]
+
+
 def _message(verdict: Verdict) -> str:
     if verdict.code == "ESP102":
         return catalog.message(verdict.code, name=verdict.name, problems=verdict.details)
-    return catalog.message(verdict.code, name=verdict.name)
+    return catalog.message(verdict.code, name=verdict.name, details=verdict.details)
 
 
 def _unparsable(path: str, line: int, column: int, reason: str) -> Finding:

@@ -98,7 +98,7 @@ def test_select_and_ignore() -> None:
 
 def test_comment_block_above_first_statement_of_module() -> None:
     source = "# Private API, since PyTorch 2.0; fallback: import torch.compiler\nimport torch._dynamo\ntorch._dynamo.reset()\n"
-    assert findings(source) == []
+    assert findings(source, select=("ESP1",)) == []
 
 
 def test_deeply_nested_code_is_esp001_not_a_crash() -> None:
@@ -110,3 +110,25 @@ def test_deeply_nested_code_is_esp001_not_a_crash() -> None:
 def test_long_binary_chain_does_not_crash() -> None:
     source = "import torch\nx = torch._x" + " + 1" * 2000 + "\n"
     assert [code for _, _, code, _ in findings(source)] == ["ESP101"]
+
+
+def test_index_rules_use_the_projects_own_torch_dependency(tmp_path) -> None:
+    from esper_lint.config import load_config
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["torch>=1.13,<2.2"]\n')
+    config = load_config([tmp_path])
+    assert config.torch_versions == ">=1.13,<2.2"
+    result = analyse_source("from torch._six import inf\n", "t.py", config).findings
+    assert [(f.code, f.name) for f in result] == [("ESP101", "torch._six.inf"), ("ESP202", "torch._six.inf")]
+    assert "missing from torch 2.0, 2.1" in result[1].message
+
+
+def test_esp201_message_states_the_facts() -> None:
+    source = "import torch\n# Private API, stable since PyTorch 1.9; fallback: [g.norm() for g in gs]\ntorch._foreach_norm(gs)\n"
+    (finding,) = analyse_source(source, "t.py", Config()).findings
+    assert finding.code == "ESP201" and "`torch._foreach_norm` first shipped in 1.11; the comment says 1.9" in finding.message
+
+
+def test_esp301_names_the_replacement() -> None:
+    (finding,) = analyse_source("import torch\ntorch._dynamo.reset()\n", "t.py", Config(select=("ESP3",))).findings
+    assert "`torch.compiler.reset`" in finding.message

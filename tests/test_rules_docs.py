@@ -7,7 +7,8 @@ import pytest
 from pathlib import Path
 
 from esper_lint import catalog
-from esper_lint.config import Config
+from esper_lint._toml import tomllib
+from esper_lint.config import config_from_table
 from esper_lint.engine import analyse_source
 from esper_lint.testing import missing_private_apis
 
@@ -16,7 +17,7 @@ SECTIONS = ("What it does", "Why it matters", "Example", "Use instead", "Options
 
 
 def test_the_core_codes_are_documented() -> None:
-    assert {"ESP001", "ESP101", "ESP102", "ESP103"} <= set(catalog.all_rules())
+    assert {"ESP001", "ESP101", "ESP102", "ESP103", "ESP201", "ESP202", "ESP203", "ESP301"} <= set(catalog.all_rules())
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
@@ -33,7 +34,8 @@ def codes_for(rule: catalog.Rule, example: str, tmp_path: Path) -> set[str]:
         target = tmp_path / "example.py"
         target.write_text(example, encoding="utf-8")
         return {f.code for f in missing_private_apis(target)}
-    return {f.code for f in analyse_source(example, "example.py", Config()).findings}
+    config = config_from_table(tomllib.loads(rule.example_config), f"rules/{rule.code}.md")
+    return {f.code for f in analyse_source(example, "example.py", config).findings}
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
