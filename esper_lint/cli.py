@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
     verify.set_defaults(select=None, ignore=None, exit_zero=False)
 
+    explain = commands.add_parser("explain", help="what the torch index knows about a name (releases, replacement)")
+    explain.add_argument("name", help="a dotted torch name, e.g. torch._foreach_norm")
+    explain.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+
     rule = commands.add_parser("rule", help="print the documentation of a rule")
     rule.add_argument("code", help="e.g. ESP101")
     return parser
@@ -89,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "explain":
+            return _explain(args.name, args.format)
         if args.command == "rule":
             return _rule(args.code)
     except ConfigError as exc:
@@ -166,6 +172,18 @@ def _verify(args: argparse.Namespace) -> int:
     if args.format == "text":
         print(f"esper-lint verify: {result.checked_names} private torch name(s) checked against torch {result.torch_version}", file=sys.stderr)
     return _report(args, result.findings, result.errors)
+
+
+def _explain(name: str, output_format: str) -> int:
+    """Exit 0 when the index knows the name (or a module above it), 1 when it knows nothing."""
+    from esper_lint.torch_index.explain import explain, explain_data
+
+    name = name.strip()
+    if not name or not all(part.isidentifier() for part in name.split(".")):
+        print(f"esper-lint: error: {name!r} is not a dotted Python name", file=sys.stderr)
+        return EXIT_ERROR
+    print(explain(name, output_format))
+    return EXIT_CLEAN if explain_data(name)["matched"] is not None else EXIT_FINDINGS
 
 
 def _rule(code: str) -> int:

@@ -27,10 +27,18 @@ class Resolution:
     detail: str = ""
 
 
+_NOT_INSTALLED = "`esper-lint verify` needs torch installed in the same environment as esper-lint (e.g. pip install torch)"
+
+
 def torch_version() -> str:
-    if importlib.util.find_spec(VERIFIABLE_ROOT) is None:
-        raise TorchNotInstalled("`esper-lint verify` needs torch installed in the same environment (e.g. pip install torch)")
-    torch = importlib.import_module(VERIFIABLE_ROOT)
+    try:
+        if importlib.util.find_spec(VERIFIABLE_ROOT) is None:
+            raise TorchNotInstalled(_NOT_INSTALLED)
+        torch = importlib.import_module(VERIFIABLE_ROOT)
+    except TorchNotInstalled:
+        raise
+    except Exception as exc:  # a broken torch install must read as a clear error, not a traceback
+        raise TorchNotInstalled(f"{_NOT_INSTALLED}; importing torch failed: {type(exc).__name__}: {exc}") from None
     return str(getattr(torch, "__version__", "unknown"))
 
 

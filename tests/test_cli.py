@@ -238,3 +238,36 @@ def test_no_cache_writes_nothing(tmp_path: Path) -> None:
     write(tmp_path / "a.py", BAD)
     run("check", "--no-cache", cwd=tmp_path)
     assert not (tmp_path / ".esper-lint-cache").exists()
+
+
+def test_explain_text_and_json(tmp_path: Path) -> None:
+    text = run("explain", "torch._foreach_norm", cwd=tmp_path)
+    assert text.returncode == 0 and "1.11" in text.stdout
+    data = json.loads(run("explain", "--format", "json", "torch._dynamo.disable", cwd=tmp_path).stdout)
+    assert data["first_release"] == "2.0" and data["replacement"]["name"] == "torch.compiler.disable"
+    assert data["replacement"]["public_since"] == "2.1"
+    unknown = run("explain", "torch.nothing_like_this._x", cwd=tmp_path)
+    assert unknown.returncode == 1 and "not in the torch index" in unknown.stdout
+    assert run("explain", "not a name", cwd=tmp_path).returncode == 2
+
+
+def test_index_works_without_torch_installed(tmp_path: Path) -> None:
+    # A child interpreter that cannot import torch still knows torch's releases.
+    blocker = write(tmp_path / "blocker" / "sitecustomize.py", (
+        "import sys\n"
+        "class _NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ImportError('torch is blocked for this test')\n"
+        "sys.meta_path.insert(0, _NoTorch())\n"
+    ))
+    write(tmp_path / "a.py", "import torch\n# Private API, since PyTorch 1.9; fallback: [g.norm() for g in gs]\ntorch._foreach_norm(gs)\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker.parent)}
+    result = subprocess.run(
+        [sys.executable, "-m", "esper_lint", "check", "a.py"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 1 and "ESP201" in result.stdout and "first shipped in 1.11" in result.stdout
+    verify = subprocess.run(
+        [sys.executable, "-m", "esper_lint", "verify", "a.py"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert verify.returncode == 2 and "needs torch installed" in verify.stderr and "Traceback" not in verify.stderr
