@@ -13,6 +13,7 @@ from pathlib import Path
 
 from esper_lint import __version__, catalog
 from esper_lint.config import Config, ConfigError, load_config
+from esper_lint.baseline import load_baseline, new_findings, write_baseline
 from esper_lint.declarations import judge_declarations
 from esper_lint.discovery import discover, display_path
 from esper_lint.gate import verify_paths
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (added to the configured ignore)")
     check.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record today's findings in FILE and exit 0")
+    check.add_argument("--baseline", type=Path, metavar="FILE", help="report only findings that are not in FILE")
     check.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
     check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     check.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
@@ -75,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     verify.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
     verify.set_defaults(select=None, ignore=None, exit_zero=False)
+
+    inventory = commands.add_parser("inventory", help="every private torch name in use, its uses and what the index knows")
+    inventory.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
+    inventory.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format (default: text)")
+    inventory.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
+    inventory.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
+    inventory.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    inventory.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
 
     explain = commands.add_parser("explain", help="what the torch index knows about a name (releases, replacement)")
     explain.add_argument("name", help="a dotted torch name, e.g. torch._foreach_norm")
@@ -93,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "inventory":
+            return _inventory(args)
         if args.command == "explain":
             return _explain(args.name, args.format)
         if args.command == "rule":
@@ -134,6 +147,7 @@ def _check(args: argparse.Namespace) -> int:
     findings: list[Finding] = []
     declarations = config.private_apis
     used_names: set[str] = set()
+    real_paths = {display_path(path): path for path in discovery.files}
     for outcome in run_files(
         discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=bool(declarations)
     ):
@@ -146,6 +160,13 @@ def _check(args: argparse.Namespace) -> int:
         display = display_path(config.source) if config.source is not None else "pyproject.toml"
         judged = judge_declarations(declarations, config.source, display, config.roots, used_names)
         findings.extend(f for f in judged if config.enabled(f.code, f.path))
+    findings.sort(key=Finding.sort_key)
+    if args.write_baseline is not None:
+        count = write_baseline(args.write_baseline, findings, real_paths)
+        print(f"esper-lint: wrote {count} finding(s) to {args.write_baseline}", file=sys.stderr)
+        return _report(args, [], errors)
+    if args.baseline is not None:
+        findings = new_findings(findings, args.baseline, load_baseline(args.baseline), real_paths)
     return _report(args, findings, errors)
 
 
@@ -172,6 +193,31 @@ def _verify(args: argparse.Namespace) -> int:
     if args.format == "text":
         print(f"esper-lint verify: {result.checked_names} private torch name(s) checked against torch {result.torch_version}", file=sys.stderr)
     return _report(args, result.findings, result.errors)
+
+
+def _inventory(args: argparse.Namespace) -> int:
+    """Exit 0 with the report; 2 when files could not be read (the report covers the others)."""
+    from esper_lint.inventory import RENDERERS, build_inventory
+    from esper_lint.knowledge import TorchKnowledge
+
+    paths: list[Path] = args.paths or [Path(".")]
+    config = load_config(paths, args.config)
+    discovery = discover(paths, config)
+    errors = list(discovery.errors)
+    uses = []
+    for outcome in run_files(discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=True):
+        if outcome.error is not None:
+            errors.append(outcome.error)
+        elif outcome.analysis is not None:
+            uses.extend(
+                (outcome.analysis.path, reference)
+                for reference in outcome.analysis.references
+                if config.check_typing_only or not reference.typing_only
+            )
+    sys.stdout.write(RENDERERS[args.format](build_inventory(uses, TorchKnowledge(config.torch_versions))))
+    for error in errors:
+        print(f"esper-lint: error: {error}", file=sys.stderr)
+    return EXIT_ERROR if errors else EXIT_CLEAN
 
 
 def _explain(name: str, output_format: str) -> int:
