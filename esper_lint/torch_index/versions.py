@@ -1,0 +1,183 @@
+"""Torch version strings and PEP 440-style specifiers, without the ``packaging`` library.
+
+* :func:`parse_version` turns ``"1.11"``, ``"2.4.1"``, ``"2.13.0+cpu"``, ``"2.5.0rc1"`` or
+  ``"2.6.0.dev20241001"`` into a tuple of ints (the release segment only).
+* :func:`minor_release` gives the ``"X.Y"`` minor release of a version.
+* :func:`releases_in_range` selects the indexed minor releases a specifier admits.
+
+The range rule: a minor release ``X.Y`` is in range when *any* of its patch versions
+``X.Y.0`` ... ``X.Y.99`` satisfies every clause of the specifier. So ``">=2.4.1"`` admits
+2.4 (2.4.1 qualifies), ``">2.4"`` admits 2.4 (2.4.1 > 2.4), ``"<2.4"`` does not admit 2.4
+(2.4.0 == 2.4), ``"!=2.4.*"`` excludes 2.4, ``"~=2.4"`` means ``>=2.4,==2.*`` and
+``"~=2.4.1"`` means ``>=2.4.1,==2.4.*``. Pre-, post- and dev-release markers and local
+versions (``+cpu``) are ignored: only the release numbers are compared, zero-padded as in
+PEP 440 (``2.4 == 2.4.0``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping
+
+__all__ = [
+    "parse_version",
+    "minor_release",
+    "parse_specifier",
+    "version_matches",
+    "releases_in_range",
+    "supported_range_from_pyproject",
+    "SpecifierError",
+]
+
+
+class SpecifierError(ValueError):
+    """A version or specifier that cannot be parsed."""
+
+
+_VERSION_RE = re.compile(
+    r"^\s*v?(\d+(?:\.\d+)*)"  # release segment
+    r"(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview|post|rev|r|dev)[-_.]?\d*)*"  # pre/post/dev
+    r"(?:\+[A-Za-z0-9.]+)?\s*$",  # local version
+    re.I,
+)
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"2.13.0+cpu"`` -> ``(2, 13, 0)``; raises :class:`SpecifierError` when invalid."""
+    m = _VERSION_RE.match(text)
+    if not m:
+        raise SpecifierError(f"not a version: {text!r}")
+    return tuple(int(p) for p in m.group(1).split("."))
+
+
+def minor_release(text: str) -> str:
+    """``"2.4.1"`` -> ``"2.4"``; ``"2"`` -> ``"2.0"``."""
+    v = parse_version(text)
+    return f"{v[0]}.{v[1] if len(v) > 1 else 0}"
+
+
+def _pad(v: tuple[int, ...], n: int) -> tuple[int, ...]:
+    return v + (0,) * (n - len(v))
+
+
+_CLAUSE_RE = re.compile(r"^\s*(===|~=|==|!=|<=|>=|<|>)\s*([^\s,;]+)\s*$")
+
+
+def parse_specifier(spec: str) -> list[tuple[str, str]]:
+    """Split ``">=2.1, <2.16"`` into ``[(">=", "2.1"), ("<", "2.16")]`` (validated)."""
+    clauses: list[tuple[str, str]] = []
+    text = spec.strip()
+    if not text:
+        return clauses
+    for part in text.split(","):
+        m = _CLAUSE_RE.match(part)
+        if not m:
+            raise SpecifierError(f"invalid version specifier clause {part.strip()!r} in {spec!r}")
+        op, ver = m.groups()
+        star = ver.endswith(".*")
+        if star and op not in ("==", "!="):
+            raise SpecifierError(f"'.*' is only allowed with == and != in {spec!r}")
+        parse_version(ver[:-2] if star else ver)
+        if op == "~=" and len(parse_version(ver)) < 2:
+            raise SpecifierError(f"~= needs at least two version components in {spec!r}")
+        clauses.append((op, ver))
+    return clauses
+
+
+def _clause_matches(op: str, ver: str, v: tuple[int, ...]) -> bool:
+    if ver.endswith(".*"):
+        prefix = parse_version(ver[:-2])
+        hit = _pad(v, len(prefix))[: len(prefix)] == prefix
+        return hit if op == "==" else not hit
+    target = parse_version(ver)
+    n = max(len(v), len(target))
+    a, b = _pad(v, n), _pad(target, n)
+    if op in ("==", "==="):
+        return a == b
+    if op == "!=":
+        return a != b
+    if op == ">=":
+        return a >= b
+    if op == "<=":
+        return a <= b
+    if op == ">":
+        return a > b
+    if op == "<":
+        return a < b
+    if op == "~=":
+        prefix = target[:-1]
+        return a >= b and _pad(v, len(prefix))[: len(prefix)] == prefix
+    raise SpecifierError(f"unknown operator {op!r}")  # pragma: no cover
+
+
+def version_matches(spec: str, version: str) -> bool:
+    """Whether one version satisfies every clause of the specifier."""
+    v = parse_version(version)
+    return all(_clause_matches(op, ver, v) for op, ver in parse_specifier(spec))
+
+
+def releases_in_range(spec: str, releases: Iterable[str]) -> tuple[str, ...]:
+    """The minor releases ``X.Y`` of which some patch ``X.Y.0``..``X.Y.99`` satisfies ``spec``.
+
+    >>> releases_in_range(">=2.1,<2.4", ["2.0", "2.1", "2.2", "2.3", "2.4"])
+    ('2.1', '2.2', '2.3')
+    """
+    clauses = parse_specifier(spec)
+    out = []
+    for rel in releases:
+        base = parse_version(rel)[:2]
+        base = _pad(base, 2)
+        for patch in range(100):
+            v = base + (patch,)
+            if all(_clause_matches(op, ver, v) for op, ver in clauses):
+                out.append(rel)
+                break
+    return tuple(out)
+
+
+_REQ_RE = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*?)\s*(?:;.*)?$", re.S
+)
+
+
+def _normalize_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_specifier(req: str, package: str = "torch") -> str | None:
+    """The specifier of a requirement string for ``package``; ``""`` when it has none,
+    ``None`` when the requirement is for another package (or a direct URL)."""
+    m = _REQ_RE.match(req)
+    if not m or _normalize_name(m.group(1)) != _normalize_name(package):
+        return None
+    rest = m.group(3).strip()
+    if rest.startswith("@"):
+        return ""
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1]
+    return re.sub(r"\s+", "", rest)
+
+
+def supported_range_from_pyproject(pyproject: Mapping[str, Any], package: str = "torch") -> str | None:
+    """The torch specifier the project itself declares, e.g. ``">=2.1,<2.16"``.
+
+    Looks at ``[project] dependencies`` first, then the ``optional-dependencies`` groups in
+    file order; the first requirement for torch that carries a specifier wins. A bare
+    ``torch`` (or a direct URL reference) gives ``None``.
+    """
+    project = pyproject.get("project") or {}
+    groups: list[Iterable[str]] = [project.get("dependencies") or []]
+    optional = project.get("optional-dependencies") or {}
+    groups.extend(optional.values())
+    for group in groups:
+        for req in group:
+            if not isinstance(req, str):
+                continue
+            spec = requirement_specifier(req, package)
+            if spec:
+                try:
+                    parse_specifier(spec)
+                except SpecifierError:
+                    continue
+                return spec
+    return None
