@@ -551,3 +551,10 @@ def test_builder_warns_on_wrong_public_since(synthetic):
     wheels = sorted((synthetic / "wheels").glob("*.whl"))
     _, warnings = build_index(wheels, synthetic / "rules" / "replacements.toml")
     assert any("first found in 2.0" in w for w in warnings)
+
+
+def test_latest_patches_pick_newest_patch_per_minor():
+    from esper_lint.torch_index.builder import latest_patches
+
+    versions = ["1.5.1", "1.6.0", "1.7.0", "1.7.1", "1.10.2", "1.10.0", "2.0.0", "2.0.1"]
+    assert latest_patches(versions, "1.6") == ["1.6.0", "1.7.1", "1.10.2", "2.0.1"]

@@ -17,9 +17,10 @@ What is extracted from a wheel
   ``from x import y`` binding is a module attribute; plain ``import x`` bindings and imports
   of a whole module under another name are not recorded, nor are non-torch imports), star
   imports resolved statically (``__all__`` when it is a literal, else the public names),
-  ``del`` honoured, ``if TYPE_CHECKING:`` bodies skipped;
-* class members (methods, class attributes, nested classes; dunders skipped), also under
-  every name a class is re-exported as (``torch.nn.Module._apply``);
+  ``del`` honoured, ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` bodies skipped;
+* class members (methods, class attributes, nested classes; dunders, name-mangled ``__x``
+  and, outside stubs and NamedTuples, bare annotations, which declare instance attributes,
+  skipped), also under every name a class is re-exported as (``torch.nn.Module._apply``);
 * ``torch.Tensor``: members of ``class Tensor`` in ``torch/_tensor.py`` (``torch/tensor.py``
   before 1.8) *plus* the members of its C base ``torch._C.TensorBase`` (``_TensorBase``
   before 2.2) from ``torch/_C/__init__.pyi``;
@@ -187,27 +188,52 @@ def _literal_strs(node: ast.expr | None) -> list[str] | None:
     return None
 
 
-def _class_members(body: list[ast.stmt], out: set[str]) -> None:
+def _class_members(body: list[ast.stmt], out: set[str], annotations: bool) -> None:
+    """Names a class body binds as class attributes. ``annotations``: whether a bare
+    annotation (``x: int`` without a value) counts; it does in stubs (declared attributes
+    and properties of C types) and NamedTuple classes, not in ordinary classes (there it
+    declares an instance attribute: a dataclass field, ``self.x = ...`` in ``__init__``).
+    Names starting with ``__`` (not dunders) are name-mangled and skipped."""
+
+    def add(name: str) -> None:
+        if not (name.startswith("__") and not is_dunder(name)):
+            out.add(name)
+
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            out.add(stmt.name)
+            add(stmt.name)
         elif isinstance(stmt, ast.Assign):
             for t in stmt.targets:
-                out.update(_target_names(t))
+                for n in _target_names(t):
+                    add(n)
         elif isinstance(stmt, ast.AnnAssign):
-            out.update(_target_names(stmt.target))
+            if stmt.value is not None or annotations:
+                for n in _target_names(stmt.target):
+                    add(n)
         elif isinstance(stmt, ast.If):
             if not _is_type_checking(stmt.test):
-                _class_members(stmt.body, out)
-            _class_members(stmt.orelse, out)
+                _class_members(stmt.body, out, annotations)
+            _class_members(stmt.orelse, out, annotations)
         elif isinstance(stmt, ast.Try):
-            _class_members(stmt.body, out)
+            _class_members(stmt.body, out, annotations)
             for h in stmt.handlers:
-                _class_members(h.body, out)
-            _class_members(stmt.orelse, out)
-            _class_members(stmt.finalbody, out)
+                _class_members(h.body, out, annotations)
+            _class_members(stmt.orelse, out, annotations)
+            _class_members(stmt.finalbody, out, annotations)
         elif isinstance(stmt, ast.With):
-            _class_members(stmt.body, out)
+            _class_members(stmt.body, out, annotations)
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """``if __name__ == "__main__":``"""
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
 
 
 class _ModuleVisitor:
@@ -241,11 +267,12 @@ class _ModuleVisitor:
             elif isinstance(stmt, ast.ClassDef):
                 self._def(stmt.name, KIND_CLASS)
                 ci = ClassInfo()
-                _class_members(stmt.body, ci.members)
                 for b in stmt.bases:
                     d = _dotted(b)
                     if d:
                         ci.bases.append(d)
+                named_tuple = any(b.split(".")[-1] == "NamedTuple" for b in ci.bases)
+                _class_members(stmt.body, ci.members, self.stub or named_tuple)
                 info.classes[stmt.name] = ci
             elif isinstance(stmt, ast.Assign):
                 for t in stmt.targets:
@@ -296,6 +323,8 @@ class _ModuleVisitor:
                         info.plain_imports.pop(n, None)
                         info.classes.pop(n, None)
             elif isinstance(stmt, ast.If):
+                if _is_main_guard(stmt.test):
+                    continue  # runs only as a script: `python -m torch.x`
                 if not _is_type_checking(stmt.test):
                     self.body(stmt.body)
                 self.body(stmt.orelse)
@@ -535,12 +564,15 @@ def extract_names(rel: Release) -> ReleaseNames:
 
     for modname in sorted(mods):
         add(modname, KIND_MODULE)
+    # torch/__init__.py deletes the TensorBase its `from torch._C import *` brought in
+    # (`elif __name == "TensorBase": delattr(sys.modules[__name__], __name)`)
+    hidden = {"torch.TensorBase"} if re.search(r"""==\s*["']TensorBase["']""", rel.init_source) else set()
     for modname in sorted(mods):
         mi = mods[modname]
         mod_private = is_private(modname)
         ns = r.namespace(modname)
         for local, origin in ns.items():
-            if is_dunder(local):
+            if is_dunder(local) or f"{modname}.{local}" in hidden:
                 continue
             full = f"{modname}.{local}"
             if origin == "def":

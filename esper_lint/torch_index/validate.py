@@ -11,9 +11,10 @@ resolve / names checked) and groups the disagreements by cause:
 * ``import-error:<Exception>``: a module could not be imported here (a missing optional
   dependency such as triton, onnx or tensorboard, or a module only importable on some
   platform or build);
-* ``missing-attribute``: the module imported but an attribute on the way is absent (e.g. a
-  name only defined on CUDA/MPS/distributed builds, or behind a run-time condition the static
-  extraction cannot evaluate);
+* ``missing-attribute:on-module`` / ``on-class`` / ``on-other``: the module imported but an
+  attribute on the way is absent (a name only defined on CUDA/MPS/distributed builds or
+  behind another run-time condition the static extraction cannot evaluate, a class-level
+  annotation that declares an instance attribute, a name deleted at run time);
 * ``error:<Exception>``: a ``getattr`` raised something else (lazy attributes that need a
   device, deprecated properties).
 
@@ -31,6 +32,7 @@ import io
 import json
 import random
 import sys
+import types
 import warnings
 
 
@@ -62,15 +64,24 @@ def _resolve(name: str, module_names: set[str], import_cache: dict[str, BaseExce
             cause = f"import-error:{type(err).__name__}"
     if obj is None:
         return cause or "import-error"
-    for part in parts[start:]:
+    for i in range(start, len(parts)):
+        part = parts[i]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                obj = getattr(obj, part)
+                nxt = getattr(obj, part)
         except AttributeError:
-            return cause or "missing-attribute"
+            here = ".".join(parts[: i + 1])
+            if import_cache.get(here) is not None:
+                return cause or "import-error"
+            if isinstance(obj, type):
+                return "missing-attribute:on-class"
+            if isinstance(obj, types.ModuleType):
+                return "missing-attribute:on-module"
+            return "missing-attribute:on-other"
         except BaseException as e:  # noqa: BLE001
-            return cause or f"error:{type(e).__name__}"
+            return f"error:{type(e).__name__}"
+        obj = nxt
     return None
 
 
@@ -108,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     rate = ok / len(names) if names else 1.0
     print(f"torch {torch.__version__} (index release {release}): {ok}/{len(names)} names "
           f"resolve ({rate:.2%})")
+    unimportable = sum(len(v) for k, v in failures.items() if k.startswith("import-error"))
+    importable = len(names) - unimportable
+    rate_importable = ok / importable if importable else 1.0
+    print(f"  excluding {unimportable} names in modules that cannot be imported here: "
+          f"{ok}/{importable} ({rate_importable:.2%})")
     by_area: dict[str, collections.Counter] = {}
     for cause, items in sorted(failures.items(), key=lambda kv: -len(kv[1])):
         area = collections.Counter(".".join(n.split(".")[:2]) for n in items)
@@ -133,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                     "checked": len(names),
                     "resolved": ok,
                     "rate": rate,
+                    "unimportable": unimportable,
+                    "rate_importable": rate_importable,
                     "failures": {k: v for k, v in sorted(failures.items())},
                 },
                 f, indent=1, sort_keys=True,
