@@ -14,7 +14,7 @@ from pathlib import Path
 from esper_lint import __version__, catalog
 from esper_lint.config import Config, ConfigError, load_config
 from esper_lint.baseline import load_baseline, new_findings, write_baseline
-from esper_lint.declarations import judge_declarations
+from esper_lint.declarations import declarations_display, judge_declarations
 from esper_lint.discovery import discover, display_path
 from esper_lint.gate import verify_paths
 from esper_lint.runner import CACHE_DIR_NAME, run_files
@@ -157,8 +157,16 @@ def _check(args: argparse.Namespace) -> int:
             findings.extend(outcome.analysis.findings)
             used_names.update(reference.name for reference in outcome.analysis.references)
     if declarations:
-        display = display_path(config.source) if config.source is not None else "pyproject.toml"
-        judged = judge_declarations(declarations, config.source, display, config.roots, used_names)
+        # A declaration is stale only when no file of the project uses it. A run given only files (as
+        # pre-commit runs it: the changed files, in chunks) cannot know that, so it leaves ESP103 out.
+        covers_folders = any(path.is_dir() for path in paths)
+        judged = judge_declarations(
+            declarations,
+            config.source,
+            declarations_display(config.source),
+            config.roots,
+            used_names if covers_folders else None,
+        )
         findings.extend(f for f in judged if config.enabled(f.code, f.path))
     findings.sort(key=Finding.sort_key)
     if args.write_baseline is not None:

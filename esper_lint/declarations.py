@@ -16,10 +16,23 @@ import libcst as cst
 from esper_lint import catalog
 from esper_lint.collector import ReferenceCollector
 from esper_lint.contract import _syntax_reason
+from esper_lint.discovery import display_path
 from esper_lint.findings import Finding
 from esper_lint.names import covers
 
 _VERSION = re.compile(r"v?\d+\.\d+(?:\.\d+)?")
+
+
+def declarations_display(pyproject: Path | None) -> str:
+    """How findings on central declarations name pyproject.toml: relative to the working directory
+    when it lies below it, like the linted files (SARIF and GitHub annotations need repository paths)."""
+    if pyproject is None:
+        return "pyproject.toml"
+    try:
+        shown = pyproject.relative_to(Path.cwd().resolve()) if pyproject.is_absolute() else pyproject
+    except (ValueError, OSError):
+        shown = pyproject
+    return display_path(shown)
 
 
 def declaration_line(pyproject: Path, name: str) -> int:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from esper_lint import catalog
 from esper_lint.config import Config
-from esper_lint.declarations import declaration_line
-from esper_lint.discovery import discover, display_path
+from esper_lint.declarations import declaration_line, declarations_display
+from esper_lint.discovery import discover
 from esper_lint.findings import Finding
 from esper_lint.runner import run_files
 from esper_lint.verify import Resolution, resolve_all, torch_version, verifiable
@@ -49,7 +49,7 @@ def verify_paths(
         for reference in outcome.analysis.references:
             if config.check_typing_only or not reference.typing_only:
                 uses.append((outcome.analysis.path, reference.line, reference.column, reference.name))
-    declared_at = display_path(config.source) if config.source is not None else "pyproject.toml"
+    declared_at = declarations_display(config.source)
     for name in config.private_apis:
         line = declaration_line(config.source, name) if config.source is not None else 1
         uses.append((declared_at, line, 1, name))
