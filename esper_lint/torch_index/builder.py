@@ -20,7 +20,8 @@ What is extracted from a wheel
   ``del`` honoured, ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` bodies skipped;
 * class members (methods, class attributes, nested classes; dunders, name-mangled ``__x``
   and, outside stubs and NamedTuples, bare annotations, which declare instance attributes,
-  skipped), also under every name a class is re-exported as (``torch.nn.Module._apply``);
+  skipped), also under the names a class is deliberately re-exported as (star import,
+  ``__all__``, ``as`` idiom, package ``__init__``: ``torch.nn.Module._apply``);
 * ``torch.Tensor``: members of ``class Tensor`` in ``torch/_tensor.py`` (``torch/tensor.py``
   before 1.8) *plus* the members of its C base ``torch._C.TensorBase`` (``_TensorBase``
   before 2.2) from ``torch/_C/__init__.pyi``;
@@ -604,7 +605,15 @@ def extract_names(rel: Release) -> ReleaseNames:
                     derived.setdefault((canonical, full), src)
             if kind == KIND_MODULE and canonical != full:
                 continue  # `from torch import nn` inside a module: not an API of that module
-            if kind == KIND_CLASS:
+            # members of a re-exported class are copied under the new name only for a
+            # deliberate re-export (star import, __all__, `as` idiom, package __init__):
+            # `torch.nn.Module._apply`, not `torch._inductor.codecache.FakeTensor.<all>`
+            if kind == KIND_CLASS and (
+                origin != "import"
+                or mi.is_package
+                or local in mi.explicit
+                or (mi.all_ is not None and local in mi.all_)
+            ):
                 add_class_members(full, canonical)
             if is_private(full):
                 add(full, kind)
