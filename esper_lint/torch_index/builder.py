@@ -858,7 +858,8 @@ def build_index(
                     warnings.append(
                         f"curated: {check} is first found in {first}, replacements.toml says {since}"
                     )
-                missing = [releases[i] for i in range(releases.index(since) if since in releases else 0, len(releases)) if i not in have]
+                start = releases.index(since) if since in releases else 0
+                missing = [releases[i] for i in range(start, len(releases)) if i not in have]
                 if missing:
                     warnings.append(f"curated: {check} missing from {', '.join(missing)}")
             if not present(priv):
@@ -1038,10 +1039,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.download:
         download(args.wheels, args.min_release)
     lo = parse_version(args.min_release)[:2]
-    wheels = sorted(
-        w for w in args.wheels.glob("torch-*.whl")
-        if _WHEEL_RE.match(w.name) and parse_version(_WHEEL_RE.match(w.name).group(0).split("-")[1])[:2] >= lo  # type: ignore[union-attr]
-    )
+    wheels = []
+    for w in sorted(args.wheels.glob("torch-*.whl")):
+        m = _WHEEL_RE.match(w.name)
+        if m and (int(m.group(1)), int(m.group(2))) >= lo:
+            wheels.append(w)
     if not wheels:
         print(f"no torch wheels in {args.wheels}", file=sys.stderr)
         return 2
