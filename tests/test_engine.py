@@ -132,3 +132,17 @@ def test_esp201_message_states_the_facts() -> None:
 def test_esp301_names_the_replacement() -> None:
     (finding,) = analyse_source("import torch\ntorch._dynamo.reset()\n", "t.py", Config(select=("ESP3",))).findings
     assert "`torch.compiler.reset`" in finding.message
+
+
+def test_precheck_has_no_catastrophic_backtracking() -> None:
+    # Comment lines full of '#' after a dot once made the byte regex backtrack exponentially.
+    import subprocess
+    import sys
+
+    code = (
+        "from esper_lint.precheck import may_report\n"
+        "source = b'import torch\\nx = a.  # ' + b'## ' * 40 + b'\\ny = 1\\n' + b'z = b. # ' + b'# #' * 40\n"
+        "print(may_report(source, ('torch',)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False"
