@@ -117,6 +117,8 @@ def fix_source(
         return FixOutcome(raw, [], str(exc))
     except RecursionError:
         return FixOutcome(raw, [], "the code is nested too deeply to fix safely")
+    except Exception as exc:  # a fixer bug must not lose the file or stop the run
+        return FixOutcome(raw, [], f"internal error while fixing ({type(exc).__name__}: {exc}); please report it")
 
 
 def _fix(raw: bytes, module: cst.Module, path: str, config: Config, codes: Sequence[str]) -> FixOutcome:

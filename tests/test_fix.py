@@ -68,6 +68,13 @@ def test_from_import_with_names_staying_private_is_split() -> None:
     assert "from torch._dynamo import config  # tuning\nfrom torch.compiler import reset\n" in out
 
 
+def test_from_import_whose_names_move_to_several_modules() -> None:
+    only_301 = {"select_enabled": lambda code: code == "ESP301"}
+    assert fixed("from torch._C import AnyType, BoolTensor\n", **only_301) == (
+        "from torch.jit.annotations import AnyType\nfrom torch import BoolTensor\n"
+    )
+
+
 def test_an_import_is_added_when_import_torch_may_not_load_the_module() -> None:
     out = fixed("import torch\n\n\ndef shard(m):\n    return torch.distributed._composable.fsdp.fully_shard(m)\n")
     assert out.startswith("import torch\nimport torch.distributed.fsdp\n")

@@ -267,17 +267,22 @@ class _Rewriter(TargetedTransformer):
             for original, updated in zip(original_node.names, updated_node.names)  # type: ignore[arg-type]
             if id(original) not in split
         ]
-        if not updated_node.lpar and kept:
-            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         moved: dict[str, list[cst.ImportAlias]] = {}
         for original in original_node.names:  # type: ignore[union-attr]
             if id(original) in split:
                 module, alias = split[id(original)]
                 moved.setdefault(module, []).append(alias.with_changes(comma=cst.MaybeSentinel.DEFAULT))
-        self.plan.split_imports[id(original_node)] = list(
+        result = updated_node
+        if not kept:  # every name moves, to several modules: this import takes the first of them
+            first = next(iter(moved))
+            kept = moved.pop(first)
+            result = result.with_changes(module=_dotted_expr(first))
+        if not updated_node.lpar:
+            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        self.plan.split_imports[id(original_node)] = [
             (module, alias) for module, aliases in moved.items() for alias in aliases
-        )
-        return updated_node.with_changes(names=kept)
+        ]
+        return result.with_changes(names=kept)
 
     def _extras(self, original_body: Sequence[cst.BaseSmallStatement], updated_body: Sequence[cst.BaseSmallStatement]):
         body: list[cst.BaseSmallStatement] = []
