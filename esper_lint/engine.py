@@ -52,7 +52,7 @@ def analyse_source(
     """Lint one file's contents. Never raises for bad input: that becomes ESP001."""
     analysis = Analysis(path)
     raw = source.encode("utf-8") if isinstance(source, str) else source
-    if not force and not may_report(raw, config.roots):
+    if not force and not may_report(raw, config.roots, use_ast=not config.check_typing_only):
         return analysis
     try:
         module = cst.parse_module(source)

@@ -9,10 +9,17 @@ the file (an import of it, or the bare name) and a private component written som
   * as a `getattr` string literal (`getattr(torch, "_x")`).
 Anything that looks like one of these passes, so the test can only err towards parsing.
 `self._x` alone never passes: the resolver never treats `self` as a torch name.
+
+Library code is full of `obj._x` unrelated to torch, so a file that passes those byte tests but
+does not write `torch._` literally gets a second, still conservative stage: CPython's `ast` (a
+fraction of libcst's cost) and a flow- and scope-insensitive over-approximation of the resolver.
+Every name that any import or assignment could bind to a torch value counts as torch, and the file
+passes if a private attribute, import or `getattr` string hangs off such a name anywhere.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -33,13 +40,113 @@ def _root_pattern(roots: tuple[str, ...]) -> re.Pattern[bytes]:
     return re.compile(rb"(?<![\w])(?:" + b"|".join(re.escape(h.encode()) for h in heads) + rb")(?![\w])")
 
 
-def may_report(source: bytes, roots: Sequence[str]) -> bool:
+@lru_cache(maxsize=32)
+def _direct_pattern(roots: tuple[str, ...]) -> re.Pattern[bytes]:
+    """`torch._x` written literally: certain enough to skip the ast stage."""
+    heads = sorted({root.split(".")[0] for root in roots})
+    return re.compile(rb"(?<![\w.])(?:" + b"|".join(re.escape(h.encode()) for h in heads) + rb")\._")
+
+
+def may_report(source: bytes, roots: Sequence[str], *, use_ast: bool = True) -> bool:
     """False only when the file provably yields no finding."""
     if MARKER_BYTES.search(source):
         return True
-    if not _root_pattern(tuple(roots)).search(source):
+    key = tuple(roots)
+    if not _root_pattern(key).search(source):
         return False
-    return _has_private_attribute(source) or _has_private_import(source) or _has_getattr_string(source)
+    if not (_has_private_attribute(source) or _has_private_import(source) or _has_getattr_string(source)):
+        return False
+    if not use_ast or _direct_pattern(key).search(source):
+        return True
+    return _ast_may_reference(source, key)
+
+
+def _ast_may_reference(source: bytes, roots: tuple[str, ...]) -> bool:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # let the full parser report ESP001
+    heads = {root.split(".")[0] for root in roots}
+    try:
+        return _OverApproximation(heads).may_reference(tree)
+    except RecursionError:
+        return True
+
+
+def _base_name(node: ast.AST) -> str | None:
+    """The Name an attribute chain (through `getattr(x, ...)` calls) hangs off."""
+    while True:
+        if isinstance(node, ast.Attribute):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" and node.args:
+            node = node.args[0]
+        elif isinstance(node, ast.Name):
+            return node.id
+        else:
+            return None
+
+
+def _private(component: str) -> bool:
+    return component.startswith("_") and not (len(component) > 4 and component.startswith("__") and component.endswith("__"))
+
+
+class _OverApproximation:
+    def __init__(self, heads: set[str]) -> None:
+        self.heads = heads
+
+    def _relevant_module(self, dotted: str | None) -> bool:
+        return dotted is not None and dotted.split(".")[0] in self.heads
+
+    def may_reference(self, tree: ast.AST) -> bool:
+        candidates = set(self.heads)
+        assignments: list[tuple[ast.AST, list[ast.AST]]] = []
+        chains: list[ast.AST] = []
+        for node in ast.walk(tree):
+            kind = type(node)
+            if kind is ast.Attribute:
+                if _private(node.attr):
+                    chains.append(node)
+            elif kind is ast.Call:
+                func = node.func
+                if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2:
+                    literal = node.args[1]
+                    if isinstance(literal, ast.Constant) and isinstance(literal.value, str) and _private(literal.value):
+                        chains.append(node)
+            elif kind is ast.Import:
+                for alias in node.names:
+                    if self._relevant_module(alias.name):
+                        if any(_private(part) for part in alias.name.split(".")):
+                            return True
+                        candidates.add(alias.asname or alias.name.split(".")[0])
+            elif kind is ast.ImportFrom:
+                if node.level == 0 and self._relevant_module(node.module):
+                    if any(_private(part) for part in node.module.split(".")):  # type: ignore[union-attr]
+                        return True
+                    for alias in node.names:
+                        if _private(alias.name):
+                            return True
+                        candidates.add(alias.asname or alias.name)
+            elif kind is ast.Assign:
+                assignments.append((node.value, node.targets))
+            elif kind is ast.AnnAssign and node.value is not None:
+                assignments.append((node.value, [node.target]))
+            elif kind is ast.NamedExpr:
+                assignments.append((node.value, [node.target]))
+        if not chains:
+            return False
+        assignments = [
+            ({n.id for n in ast.walk(value) if isinstance(n, ast.Name)}, [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)])
+            for value, targets in assignments
+        ]
+        changed = True
+        while changed:  # any name assigned from an expression mentioning a candidate may be torch
+            changed = False
+            for used, bound in assignments:
+                if used & candidates and not candidates.issuperset(bound):
+                    candidates.update(bound)
+                    changed = True
+        candidates.discard("self")
+        return any(_base_name(chain) in candidates for chain in chains)
 
 
 def _has_private_attribute(source: bytes) -> bool:
