@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ def discover(paths: Sequence[Path], config: Config) -> Discovery:
 
 def _expand(path: Path, config: Config, found: Discovery) -> Iterator[Path]:
     if path.is_symlink() and not path.exists():
-        found.errors.append(f"{display_path(path)}: cannot read: dangling symbolic link")
+        found.errors.append(f"{display_path(path)}: cannot read: {_broken_link(path)}")
         return
     if not path.exists():
         found.errors.append(f"{display_path(path)}: no such file or directory")
@@ -76,11 +77,21 @@ def _expand(path: Path, config: Config, found: Discovery) -> Iterator[Path]:
             if config.is_excluded(file_path):
                 continue
             if file_path.is_symlink() and not file_path.exists():
-                found.errors.append(f"{display_path(file_path)}: cannot read: dangling symbolic link")
+                found.errors.append(f"{display_path(file_path)}: cannot read: {_broken_link(file_path)}")
                 continue
             if file_path.is_dir():
                 continue
             yield file_path
+
+
+def _broken_link(path: Path) -> str:
+    """Why a symbolic link cannot be followed: it points nowhere, or round in a loop."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+    return "dangling symbolic link"
 
 
 def _walk_error(error: OSError) -> str:

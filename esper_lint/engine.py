@@ -5,10 +5,12 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import libcst as cst
 
@@ -54,6 +56,16 @@ def analyse_source(
     raw = source.encode("utf-8") if isinstance(source, str) else source
     if not force and not may_report(raw, config.roots, use_ast=not config.check_typing_only):
         return analysis
+    too_deep = _nesting_error(path, raw)
+    if too_deep is not None:
+        analysis.findings.append(too_deep)
+        return _filtered(analysis, config)
+    return _on_big_stack(_analyse_parsed, analysis, source, raw, path, config, with_references)
+
+
+def _analyse_parsed(
+    analysis: Analysis, source: bytes | str, raw: bytes, path: str, config: Config, with_references: bool
+) -> Analysis:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -103,6 +115,60 @@ def analyse_source(
     return _filtered(analysis, config)
 
 
+# libcst's native parser recurses on the C stack without a depth limit: about 5,000 nested
+# lambdas, conditional expressions or attribute accesses overflow an 8 MiB stack and kill the whole
+# process (SIGSEGV), and far deeper input also takes minutes. CPython's own parser refuses such input
+# cleanly (at most 200 nested brackets, and a parser stack of 6,000 levels), so each file goes
+# through it first, and libcst then runs on a thread whose stack has room for anything CPython took.
+_BIG_STACK = 512 * 1024 * 1024
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+_NESTING_MESSAGES = ("too many nested parentheses", "too many levels of indentation", "too complex")
+
+
+def _nesting_error(path: str, raw: bytes) -> Finding | None:
+    """ESP001 when CPython finds the code nested too deeply; None lets libcst parse (and judge syntax)."""
+    try:
+        compile(raw, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        if exc.lineno and any(text in str(exc.msg) for text in _NESTING_MESSAGES):
+            return _unparsable(path, exc.lineno, exc.offset or 1, f"syntax error: {exc.msg}")
+    except (RecursionError, MemoryError):
+        return _unparsable(path, 1, 1, "the code is nested too deeply to parse")
+    except ValueError:
+        pass  # e.g. NUL bytes on older Pythons: libcst reports it
+    return None
+
+
+_T = TypeVar("_T")
+
+
+def _on_big_stack(function: Callable[..., _T], *args: object) -> _T:
+    """Run `function` on a thread with a large C stack (only the pages it touches are committed)."""
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, function(*args)))
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome.append((False, exc))
+
+    with _stack_size_lock:
+        previous = threading.stack_size(_BIG_STACK)
+        try:
+            worker = threading.Thread(target=target, name="esper-lint-parse", daemon=True)
+            worker.start()
+        finally:
+            threading.stack_size(previous)
+    worker.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+_stack_size_lock = threading.Lock()
+
+
 @contextmanager
 def _deep_recursion(limit: int = 20_000) -> Iterator[None]:
     """Long generated expressions (`a + b + ...` thousands deep) nest the tree that deep."""
@@ -148,6 +214,11 @@ def _syntax_error(path: str, raw: bytes, exc: cst.ParserSyntaxError) -> Finding:
     except SyntaxError as cpython:
         if cpython.lineno:
             return _unparsable(path, cpython.lineno, cpython.offset or 1, f"syntax error: {cpython.msg}")
+        nul = raw.find(b"\0")
+        if nul >= 0:  # CPython gives no position for NUL bytes: point at the first one
+            line = len(_LINE_BREAK.findall(raw, 0, nul)) + 1
+            column = nul - max(raw.rfind(b"\n", 0, nul), raw.rfind(b"\r", 0, nul))
+            return _unparsable(path, line, column, f"syntax error: {cpython.msg}")
     except (ValueError, RecursionError, MemoryError) as other:
         return _unparsable(path, exc.raw_line, exc.raw_column + 1, f"syntax error: {other}")
     # CPython accepts it but libcst cannot parse it (syntax newer than this libcst knows).
