@@ -6,6 +6,7 @@ import ast
 import re
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -128,7 +129,9 @@ _NESTING_MESSAGES = ("too many nested parentheses", "too many levels of indentat
 def _nesting_error(path: str, raw: bytes) -> Finding | None:
     """ESP001 when CPython finds the code nested too deeply; None lets libcst parse (and judge syntax)."""
     try:
-        compile(raw, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        with warnings.catch_warnings():  # invalid escapes and the like are not ours to report
+            warnings.simplefilter("ignore")
+            compile(raw, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
         if exc.lineno and any(text in str(exc.msg) for text in _NESTING_MESSAGES):
             return _unparsable(path, exc.lineno, exc.offset or 1, f"syntax error: {exc.msg}")
