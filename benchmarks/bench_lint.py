@@ -74,11 +74,12 @@ def floor_main(kind: str, list_file: str, jobs: int) -> None:
 # ---------------------------------------------------------------------------------------- measuring
 _WRAPPER = r"""
 import json, os, resource, subprocess, sys, time
-command = json.loads(sys.argv[1])
-env = dict(os.environ, **json.loads(sys.argv[2]))
+with open(sys.argv[1], encoding="utf-8") as handle:
+    command, extra_env = json.load(handle)
+env = dict(os.environ, **extra_env)
 before = resource.getrusage(resource.RUSAGE_CHILDREN)
 start = time.perf_counter()
-done = subprocess.run(command, cwd=sys.argv[3], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+done = subprocess.run(command, cwd=sys.argv[2], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 wall = time.perf_counter() - start
 after = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({
@@ -94,12 +95,9 @@ print(json.dumps({
 
 def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict:
     """Run `command` under a fresh wrapper process, so RUSAGE_CHILDREN covers this tool alone."""
-    out = subprocess.run(
-        [PYTHON, "-c", _WRAPPER, json.dumps(command), json.dumps(env or {}), str(cwd)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    spec = cwd / "command.json"  # one argv string may not exceed 128 KiB: the file list goes in a file
+    spec.write_text(json.dumps([command, env or {}]), encoding="utf-8")
+    out = subprocess.run([PYTHON, "-c", _WRAPPER, str(spec), str(cwd)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
