@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,7 +35,7 @@ def torch_version() -> str:
     try:
         if importlib.util.find_spec(VERIFIABLE_ROOT) is None:
             raise TorchNotInstalled(_NOT_INSTALLED)
-        torch = importlib.import_module(VERIFIABLE_ROOT)
+        torch = _quiet_import(VERIFIABLE_ROOT)
     except TorchNotInstalled:
         raise
     except Exception as exc:  # a broken torch install must read as a clear error, not a traceback
@@ -44,6 +45,14 @@ def torch_version() -> str:
 
 def verifiable(name: str) -> bool:
     return name == VERIFIABLE_ROOT or name.startswith(VERIFIABLE_ROOT + ".")
+
+
+def _quiet_import(name: str) -> object:
+    """Import a torch module without its import-time warnings (e.g. "Failed to initialize NumPy"),
+    which would otherwise land in verify's output as if they were findings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return importlib.import_module(name)
 
 
 @lru_cache(maxsize=None)
@@ -56,7 +65,7 @@ def resolve(name: str) -> Resolution:
     for length in range(len(parts), 0, -1):
         candidate = ".".join(parts[:length])
         try:
-            module = importlib.import_module(candidate)
+            module = _quiet_import(candidate)
         except ImportError as exc:
             import_error = import_error or f"{type(exc).__name__}: {exc}"
             continue
@@ -70,7 +79,9 @@ def resolve(name: str) -> Resolution:
     current: object = module
     for index in range(imported, len(parts)):
         try:
-            current = getattr(current, parts[index])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                current = getattr(current, parts[index])
         except AttributeError:
             missing = ".".join(parts[: index + 1])
             return Resolution(name, False, missing, import_error if index == imported and import_error else "")
