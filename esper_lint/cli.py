@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (added to the configured ignore)")
     check.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    fixing = check.add_mutually_exclusive_group()
+    fixing.add_argument("--fix", action="store_true", help="apply the safe fixes in place (ESP301, ESP101 templates), then report what remains")
+    fixing.add_argument("--diff", action="store_true", help="print the fixes as a unified diff and change nothing (exit 1 when there is something to fix)")
+    check.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that delete a person's words (ESP103: stale blocks)")
     check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record today's findings in FILE and exit 0")
     check.add_argument("--baseline", type=Path, metavar="FILE", help="report only findings that are not in FILE")
     check.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
@@ -144,6 +148,13 @@ def _check(args: argparse.Namespace) -> int:
     config = effective_config(args, paths)
     discovery = discover(paths, config)
     errors = list(discovery.errors)
+    if args.diff or args.fix:
+        fix_errors, exit_code = _apply_fixes(args, config, discovery.files)
+        errors.extend(fix_errors)
+        if args.diff:
+            for error in errors:
+                print(f"esper-lint: error: {error}", file=sys.stderr)
+            return EXIT_ERROR if errors else exit_code
     findings: list[Finding] = []
     declarations = config.private_apis
     used_names: set[str] = set()
@@ -176,6 +187,19 @@ def _check(args: argparse.Namespace) -> int:
     if args.baseline is not None:
         findings = new_findings(findings, args.baseline, load_baseline(args.baseline), real_paths)
     return _report(args, findings, errors)
+
+
+def _apply_fixes(args: argparse.Namespace, config: Config, files: list[Path]) -> tuple[list[str], int]:
+    """--diff prints the changes (exit 1 when any); --fix writes them, and the check that follows
+    reports what is left (placeholders a person must fill keep ESP102 firing)."""
+    from esper_lint.fixes import fix_paths
+
+    run = fix_paths(files, config, mode="diff" if args.diff else "fix", unsafe=args.unsafe_fixes, jobs=args.jobs)
+    if args.diff:
+        sys.stdout.write(run.diff)
+    else:
+        print(f"esper-lint: fixed {run.fixed} finding(s) in {run.changed_files} file(s)", file=sys.stderr)
+    return list(run.errors), EXIT_FINDINGS if run.changed_files else EXIT_CLEAN
 
 
 def _cache_dir(args: argparse.Namespace, config: Config) -> Path | None:

@@ -271,3 +271,26 @@ def test_index_works_without_torch_installed(tmp_path: Path) -> None:
         [sys.executable, "-m", "esper_lint", "verify", "a.py"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
     )
     assert verify.returncode == 2 and "needs torch installed" in verify.stderr and "Traceback" not in verify.stderr
+
+
+def test_diff_changes_nothing_and_fix_writes(tmp_path: Path) -> None:
+    source = "import torch\n\n\n@torch._dynamo.disable\ndef f(xs):\n    return xs\n"
+    target = write(tmp_path / "a.py", source)
+    diff = run("check", "--diff", cwd=tmp_path)
+    assert diff.returncode == 1 and "+@torch.compiler.disable" in diff.stdout
+    assert target.read_text() == source
+    fixed = run("check", "--fix", cwd=tmp_path)
+    assert fixed.returncode == 0 and "fixed 1 finding(s) in 1 file(s)" in fixed.stderr
+    assert "@torch.compiler.disable" in target.read_text()
+    again = run("check", "--diff", cwd=tmp_path)
+    assert (again.returncode, again.stdout) == (0, "")
+
+
+def test_fix_respects_ignore_and_unsafe(tmp_path: Path) -> None:
+    stale = "import torch\n# Private API, since PyTorch 1.11; fallback: 1\nx = 1\n"
+    target = write(tmp_path / "a.py", stale)
+    assert run("check", "--fix", cwd=tmp_path).returncode == 1 and target.read_text() == stale
+    assert run("check", "--fix", "--unsafe-fixes", "--ignore", "ESP103", cwd=tmp_path).returncode == 0
+    assert target.read_text() == stale
+    assert run("check", "--fix", "--unsafe-fixes", cwd=tmp_path).returncode == 0
+    assert "Private API" not in target.read_text()
