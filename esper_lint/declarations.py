@@ -14,8 +14,8 @@ from pathlib import Path
 import libcst as cst
 
 from esper_lint import catalog
-from esper_lint.collector import ReferenceCollector
 from esper_lint.contract import _syntax_reason
+from esper_lint.documentation import private_names_in
 from esper_lint.discovery import display_path
 from esper_lint.findings import Finding
 from esper_lint.names import covers
@@ -63,8 +63,7 @@ def declaration_problems(name: str, entry: Mapping[str, str], roots: Iterable[st
         except (cst.ParserSyntaxError, RecursionError, ValueError):
             problems.append(f"the fallback does not parse as Python ({_syntax_reason(fallback)})")
         else:
-            collection = ReferenceCollector(tuple(roots), check_typing_only=True).collect(module)
-            private = list(dict.fromkeys(reference.name for reference in collection.references))
+            private = list(dict.fromkeys(private_names_in(module, None, tuple(roots))))
             if private:
                 problems.append("the fallback itself uses a private API: " + ", ".join(f"`{p}`" for p in private))
     return problems

@@ -102,13 +102,13 @@ def _documentation_blocks(statements: Sequence[Statement], roots: Sequence[str])
         lines = statement.comment_lines()
         if not lines:
             continue
-        block = parse_block(lines, lambda module, scope=statement.scope: _private_names_in(module, scope, roots))
+        block = parse_block(lines, lambda module, scope=statement.scope: private_names_in(module, scope, roots))
         if block is not None:
             blocks[statement] = block
     return blocks
 
 
-def _private_names_in(module: cst.Module, scope: Scope, roots: Sequence[str]) -> list[str]:
+def private_names_in(module: cst.Module, scope: Scope | None, roots: Sequence[str]) -> list[str]:
     """Private names in fallback code, resolved with the names visible at the documented statement."""
     collection = ReferenceCollector(roots, check_typing_only=True).collect(module, parent_scope=scope)
     return [reference.name for reference in collection.references]

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import libcst as cst
 
 from esper_lint import catalog
-from esper_lint.collector import ReferenceCollector
+from esper_lint.collector import Collection, ReferenceCollector
 from esper_lint.config import Config
-from esper_lint.documentation import Verdict, judge
+from esper_lint.documentation import JudgedReference, Verdict, judge
 from esper_lint.findings import Finding
 from esper_lint.knowledge import TorchKnowledge
 from esper_lint.positions import node_starts
@@ -85,16 +85,7 @@ def _analyse_parsed(
     analysis.parsed = True
     try:
         with _deep_recursion():
-            collection = ReferenceCollector(config.roots, check_typing_only=config.check_typing_only).collect(module)
-            verdicts, judged = judge(
-                collection,
-                roots=config.roots,
-                statement_scope=config.documentation_scope == "statement",
-                check_typing_only=config.check_typing_only,
-                central=config.private_apis,
-                marker_present=MARKER_BYTES.search(raw) is not None,
-                knowledge=knowledge_for(config) if collection.references else None,
-            )
+            _, verdicts, judged = collect_and_judge(module, raw, config)
             anchors = [verdict.anchor for verdict in verdicts]
             if with_references:
                 anchors.extend(item.reference.anchor for item in judged)
@@ -186,6 +177,24 @@ def _deep_recursion(limit: int = 20_000) -> Iterator[None]:
 def analyse_file(path: Path, config: Config, *, with_references: bool = False, display: str | None = None) -> Analysis:
     """Read and lint one file; OSError propagates so the caller can report it as an I/O error."""
     return analyse_source(path.read_bytes(), display or str(path), config, with_references=with_references)
+
+
+def collect_and_judge(
+    module: cst.Module, raw: bytes, config: Config
+) -> tuple[Collection, list[Verdict], list[JudgedReference]]:
+    """Resolve every private reference in a parsed module and judge it: the one analysis that
+    `check`, `verify`, `inventory` and the fixer all share."""
+    collection = ReferenceCollector(config.roots, check_typing_only=config.check_typing_only).collect(module)
+    verdicts, judged = judge(
+        collection,
+        roots=config.roots,
+        statement_scope=config.documentation_scope == "statement",
+        check_typing_only=config.check_typing_only,
+        central=config.private_apis,
+        marker_present=MARKER_BYTES.search(raw) is not None,
+        knowledge=knowledge_for(config) if collection.references else None,
+    )
+    return collection, verdicts, judged
 
 
 _knowledge: dict[str | None, TorchKnowledge] = {}

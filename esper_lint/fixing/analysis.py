@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from esper_lint.collector import Collection, Reference, ReferenceCollector, Statement
+from esper_lint.collector import Collection, Reference, Statement
 from esper_lint.config import Config
-from esper_lint.documentation import Verdict, judge
-from esper_lint.engine import _deep_recursion, knowledge_for
+from esper_lint.documentation import Verdict
+from esper_lint.engine import _deep_recursion, collect_and_judge, knowledge_for
 from esper_lint.knowledge import TorchKnowledge
-from esper_lint.precheck import MARKER_BYTES
 
 
 @dataclass
@@ -56,16 +55,7 @@ class Judged:
 def judge_module(module: cst.Module, raw: bytes, path: str, config: Config) -> Judged:
     """The engine's analysis (engine.analyse_source) without turning nodes into positions."""
     with _deep_recursion():
-        collection = ReferenceCollector(config.roots, check_typing_only=config.check_typing_only).collect(module)
+        collection, verdicts, _ = collect_and_judge(module, raw, config)
         knowledge = knowledge_for(config) if collection.references else None
-        verdicts, _ = judge(
-            collection,
-            roots=config.roots,
-            statement_scope=config.documentation_scope == "statement",
-            check_typing_only=config.check_typing_only,
-            central=config.private_apis,
-            marker_present=MARKER_BYTES.search(raw) is not None,
-            knowledge=knowledge,
-        )
     enabled = [verdict for verdict in verdicts if config.enabled(verdict.code, path)]
     return Judged(module, collection, enabled, knowledge)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from esper_lint.collector import ReferenceCollector, Scope, Statement
+from esper_lint.collector import Statement
+from esper_lint.documentation import private_names_in
 from esper_lint.contract import CommentLine, comment_body, parse_block
 from esper_lint.fixing.analysis import Judged
 from esper_lint.names import covers
@@ -95,12 +96,6 @@ def _own_comment_count(statement: Statement) -> int:
     return len(statement.comment_lines()) - _run_length(statement)
 
 
-def _private_names_in(module: cst.Module, scope: Scope, roots: Sequence[str]) -> list[str]:
-    """As documentation._private_names_in: fallback code resolved with the statement's names."""
-    collection = ReferenceCollector(roots, check_typing_only=True).collect(module, parent_scope=scope)
-    return [reference.name for reference in collection.references]
-
-
 def judged_as_intended(plan: PlannedBlock, roots: Sequence[str]) -> bool:
     """Read the statement's comments with the block inserted, as the engine will: a complete block
     must be valid, a block with placeholders must be invalid (ESP102)."""
@@ -109,7 +104,7 @@ def judged_as_intended(plan: PlannedBlock, roots: Sequence[str]) -> bool:
     run = _run_length(statement)
     new = [CommentLine(comment_body(cst.Comment(text)), cst.Comment(text)) for text in plan.lines]
     lines = [*existing[:run], *new, *existing[run:]]
-    block = parse_block(lines, lambda module: _private_names_in(module, statement.scope, roots))
+    block = parse_block(lines, lambda module: private_names_in(module, statement.scope, roots))
     if block is None:
         return False
     return block.valid == plan.complete
