@@ -558,3 +558,11 @@ def test_latest_patches_pick_newest_patch_per_minor():
 
     versions = ["1.5.1", "1.6.0", "1.7.0", "1.7.1", "1.10.2", "1.10.0", "2.0.0", "2.0.1"]
     assert latest_patches(versions, "1.6") == ["1.6.0", "1.7.1", "1.10.2", "2.0.1"]
+
+
+def test_members_are_not_mapped_through_a_function_replacement():
+    # torch/__init__.py re-exports the *function* cond from torch._higher_order_ops.cond;
+    # that makes the function, not the module's other members, public.
+    idx = load_index()
+    assert idx.replacement("torch._higher_order_ops.cond.cond_op") is None
+    assert idx.replacement("torch.distributed._tensor.DTensor").replacement == "torch.distributed.tensor.DTensor"

@@ -267,6 +267,11 @@ class TorchIndex:
             mapped = r["replacement"] + suffix
             if is_private(mapped):
                 return None
+            target = self.lookup(r["replacement"])
+            if r["derived"] and not (target is not None and target.exact and target.kind in ("module", "class")):
+                # Only a module or class has members to map through: `torch.cond` is the
+                # function torch re-exports from `torch._higher_order_ops.cond`, not that module.
+                return None
             if not r["derived"] and name in self:
                 # curated module entries were expanded name by name where the public
                 # name exists; an indexed name without its own entry has none
