@@ -37,6 +37,7 @@ from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 from esper_lint.fixes import fix_paths
 from esper_lint.fixing.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
+from esper_lint.fixing.safety import ast_dotted
 
 
 def torch_dir() -> Path:
@@ -64,17 +65,8 @@ def copy_sources(files: list[Path], root: Path, target: Path) -> list[Path]:
     return copies
 
 
-def _dotted(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    return None
-
-
 def _chains(tree: ast.AST) -> Counter[str]:
-    return Counter(text for node in ast.walk(tree) if isinstance(node, ast.Attribute) and (text := _dotted(node)))
+    return Counter(text for node in ast.walk(tree) if isinstance(node, ast.Attribute) and (text := ast_dotted(node)))
 
 
 class _Mask(ast.NodeTransformer):
@@ -82,7 +74,7 @@ class _Mask(ast.NodeTransformer):
         self.chains = chains
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        if _dotted(node) in self.chains:
+        if ast_dotted(node) in self.chains:
             return ast.Name(id="__chain__", ctx=node.ctx)
         return self.generic_visit(node)
 

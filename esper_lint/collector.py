@@ -91,6 +91,17 @@ def _children(node: cst.CSTNode, fields: Iterable[str]) -> Iterator[cst.CSTNode]
                     yield item
 
 
+def _all_params(params: cst.Parameters) -> list[cst.Param]:
+    found = [*params.posonly_params, *params.params, *params.kwonly_params]
+    found.extend(extra for extra in (params.star_arg, params.star_kwarg) if isinstance(extra, cst.Param))
+    return found
+
+
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every direct child node, whitespace included, in field order."""
+    return _children(node, _all_fields(type(node)))
+
+
 def dotted_name(node: cst.BaseExpression) -> str | None:
     if isinstance(node, cst.Name):
         return node.value
@@ -492,11 +503,7 @@ class ReferenceCollector:
     def _function(self, node: cst.FunctionDef, key: tuple[int, ...]) -> None:
         for decorator in node.decorators:
             self._expr(decorator.decorator)
-        params = node.params
-        all_params = [*params.posonly_params, *params.params, *params.kwonly_params]
-        for extra in (params.star_arg, params.star_kwarg):
-            if isinstance(extra, cst.Param):
-                all_params.append(extra)
+        all_params = _all_params(node.params)
         for param in all_params:
             if param.default is not None:
                 self._expr(param.default)
@@ -734,11 +741,7 @@ class ReferenceCollector:
         return False
 
     def _lambda(self, node: cst.Lambda) -> None:
-        params = node.params
-        all_params = [*params.posonly_params, *params.params, *params.kwonly_params]
-        for extra in (params.star_arg, params.star_kwarg):
-            if isinstance(extra, cst.Param):
-                all_params.append(extra)
+        all_params = _all_params(node.params)
         for param in all_params:
             if param.default is not None:
                 self._expr(param.default)

@@ -45,7 +45,7 @@ class _Mask(ast.NodeTransformer):
         return dotted is not None and any(dotted == r or dotted.startswith(r + ".") for r in self.roots)
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        text = _dotted(node)
+        text = ast_dotted(node)
         if text is not None and text in self.chains:
             return ast.copy_location(ast.Name(id="__esper_lint_chain__", ctx=node.ctx), node)
         return self.generic_visit(node)
@@ -57,11 +57,11 @@ class _Mask(ast.NodeTransformer):
         return None if not node.level and self._under_root(node.module) else node
 
 
-def _dotted(node: ast.expr) -> str | None:
+def ast_dotted(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
+        base = ast_dotted(node.value)
         return None if base is None else f"{base}.{node.attr}"
     return None
 
