@@ -96,7 +96,8 @@ def _function(rng: random.Random, private_use: str | None = None) -> list[str]:
 
 def make_module(rng: random.Random, private: bool) -> str:
     header = [f'"""{" ".join(rng.sample(WORDS, 8)).capitalize()}.', "", "Generated for the esper-lint benchmark.", '"""', ""]
-    imports = sorted(set(rng.sample(IMPORTS, rng.randint(4, len(IMPORTS)))) | {"import torch", "import torch.nn as nn", "import torch.nn.functional as F", "import math", "import numpy as np", "from typing import Any"})
+    always = {"import torch", "import torch.nn as nn", "import torch.nn.functional as F", "import math", "import numpy as np", "from typing import Any"}
+    imports = sorted(set(rng.sample(IMPORTS, rng.randint(4, len(IMPORTS)))) | always)
     uses = rng.sample(PRIVATE_USES, rng.randint(1, 3)) if private else []
     for needed, _ in uses:
         if needed not in imports:

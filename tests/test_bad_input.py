@@ -119,7 +119,7 @@ def test_empty_file_is_clean(tmp_path: Path) -> None:
 
 
 def test_syntax_error_without_torch_is_not_reported(tmp_path: Path) -> None:
-    # Documented: a file that names no root and has no "Private API" marker is never parsed.
+    # Documented: a file with no root name and no documentation marker is never parsed.
     (tmp_path / "broken.py").write_bytes(b"def f(:\n    return _x\n")
     result = run(tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (EXIT_CLEAN, "", "")
