@@ -222,7 +222,9 @@ def _unparsable(path: str, line: int, column: int, reason: str) -> Finding:
 def _syntax_error(path: str, raw: bytes, exc: cst.ParserSyntaxError) -> Finding:
     """Place and word a syntax error as CPython does; libcst's messages list every expected token."""
     try:
-        compile(raw, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(raw, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as cpython:
         if cpython.lineno:
             return _unparsable(path, cpython.lineno, cpython.offset or 1, f"syntax error: {cpython.msg}")
