@@ -85,10 +85,18 @@ def code_enabled(code: str, select: Iterable[str], ignore: Iterable[str]) -> boo
     return chosen >= 0 and chosen > best(ignore)
 
 
+def _resolved(path: Path) -> Path:
+    """`Path.resolve`, except that a symlink loop (RuntimeError on 3.11) stays as written."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
 def _relative_posix(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except (ValueError, OSError):
+        return _resolved(path).relative_to(_resolved(root)).as_posix()
+    except ValueError:
         return path.as_posix()
 
 
@@ -211,6 +219,8 @@ def read_pyproject(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
@@ -276,7 +286,7 @@ def _declared_torch_range(data: Mapping[str, Any]) -> str | None:
 def _common_start(paths: Sequence[Path]) -> Path:
     if not paths:
         return Path.cwd()
-    resolved = [path.resolve() for path in paths]
+    resolved = [_resolved(path) for path in paths]
     common = resolved[0] if resolved[0].is_dir() else resolved[0].parent
     for path in resolved[1:]:
         while common not in (path, *path.parents):

@@ -27,7 +27,10 @@ from functools import lru_cache
 MARKER_BYTES = re.compile(rb"private[ \t]+api", re.I)
 # Each alternative consumes a distinct kind of byte and a comment runs to its line's end, so the
 # loop cannot split one input several ways (no exponential backtracking on `# ## ###` lines).
-_PRIVATE_AFTER_DOT = re.compile(rb"\.(?:[ \t\f\r\n]|\\(?=[\r\n])|#[^\r\n]*(?=[\r\n]))*_")
+# Dunders (`super().__init__`) are public and everywhere, so they do not count; `__x` does.
+_PRIVATE_AFTER_DOT = re.compile(
+    rb"\.(?:[ \t\f\r\n]|\\(?=[\r\n])|#[^\r\n]*(?=[\r\n]))*_(?!_[A-Za-z0-9_]*__(?![A-Za-z0-9_]))"
+)
 _IMPORT = re.compile(rb"\bimport\b")
 _UNDERSCORE_WORD = re.compile(rb"(?<![\w.])_")
 _QUOTED_UNDERSCORE = re.compile(rb"['\"]_")
