@@ -270,11 +270,9 @@ class ReferenceCollector:
         roots: Sequence[str],
         *,
         check_typing_only: bool = False,
-        keep_all_statements: bool = False,
     ) -> None:
         self.roots = tuple(roots)
         self.check_typing_only = check_typing_only
-        self.keep_all_statements = keep_all_statements
         self.references: list[Reference] = []
         self.statements: list[Statement] = []
         self._deferred: deque[Callable[[], None]] = deque()
@@ -437,7 +435,7 @@ class ReferenceCollector:
                 self._expr(node.value)
                 self._target(node.target, node.value)
             else:
-                self._expr_target_parts(node.target)
+                self._expr(node.target)  # `torch._x.y: int` is a reference; a bare name is not
         elif isinstance(node, cst.AugAssign):
             self._expr(node.value)
             self._target(node.target, None)
@@ -655,10 +653,6 @@ class ReferenceCollector:
             self._target(target.value, None)
         else:
             # `torch._dynamo.config.x = True` and `a[torch._k] = v` are references too.
-            self._expr(target)
-
-    def _expr_target_parts(self, target: cst.BaseExpression) -> None:
-        if not isinstance(target, cst.Name):
             self._expr(target)
 
     # ----------------------------------------------------------------- expressions

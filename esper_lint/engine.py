@@ -7,10 +7,9 @@ import re
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import libcst as cst
@@ -22,7 +21,7 @@ from esper_lint.documentation import JudgedReference, Verdict, judge
 from esper_lint.findings import Finding
 from esper_lint.knowledge import TorchKnowledge
 from esper_lint.positions import node_starts
-from esper_lint.precheck import MARKER_BYTES, may_report
+from esper_lint.precheck import MARKER_BYTES, Screening, screen
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,10 @@ def analyse_source(
     """Lint one file's contents. Never raises for bad input: that becomes ESP001."""
     analysis = Analysis(path)
     raw = source.encode("utf-8") if isinstance(source, str) else source
-    if not force and not may_report(raw, config.roots, use_ast=not config.check_typing_only):
+    screening = Screening(True) if force else screen(raw, config.roots, use_ast=not config.check_typing_only)
+    if not screening.report:
         return analysis
-    too_deep = _nesting_error(path, raw)
+    too_deep = None if screening.parsed_by_cpython else _nesting_error(path, raw)
     if too_deep is not None:
         analysis.findings.append(too_deep)
         return _filtered(analysis, config)
@@ -174,11 +174,6 @@ def _deep_recursion(limit: int = 20_000) -> Iterator[None]:
         sys.setrecursionlimit(previous)
 
 
-def analyse_file(path: Path, config: Config, *, with_references: bool = False, display: str | None = None) -> Analysis:
-    """Read and lint one file; OSError propagates so the caller can report it as an I/O error."""
-    return analyse_source(path.read_bytes(), display or str(path), config, with_references=with_references)
-
-
 def collect_and_judge(
     module: cst.Module, raw: bytes, config: Config
 ) -> tuple[Collection, list[Verdict], list[JudgedReference]]:
@@ -250,7 +245,3 @@ def _filtered(analysis: Analysis, config: Config) -> Analysis:
         (f for f in analysis.findings if config.enabled(f.code, analysis.path)), key=Finding.sort_key
     )
     return analysis
-
-
-def analyse_many(paths: Sequence[Path], config: Config) -> list[Analysis]:
-    return [analyse_file(path, config) for path in paths]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 MARKER_BYTES = re.compile(rb"private[ \t]+api", re.I)
@@ -50,30 +51,43 @@ def _direct_pattern(roots: tuple[str, ...]) -> re.Pattern[bytes]:
     return re.compile(rb"(?<![\w.])(?:" + b"|".join(re.escape(h.encode()) for h in heads) + rb")\._")
 
 
+@dataclass(frozen=True)
+class Screening:
+    """The pre-check's verdict, and whether CPython already parsed the file to reach it (the
+    engine's guard against libcst's crash on deep nesting need not parse it again)."""
+
+    report: bool
+    parsed_by_cpython: bool = False
+
+
 def may_report(source: bytes, roots: Sequence[str], *, use_ast: bool = True) -> bool:
     """False only when the file provably yields no finding."""
+    return screen(source, roots, use_ast=use_ast).report
+
+
+def screen(source: bytes, roots: Sequence[str], *, use_ast: bool = True) -> Screening:
     if MARKER_BYTES.search(source):
-        return True
+        return Screening(True)
     key = tuple(roots)
     if not _root_pattern(key).search(source):
-        return False
+        return Screening(False)
     if not (_has_private_attribute(source) or _has_private_import(source) or _has_getattr_string(source)):
-        return False
+        return Screening(False)
     if not use_ast or _direct_pattern(key).search(source):
-        return True
-    return _ast_may_reference(source, key)
+        return Screening(True)
+    return _ast_screen(source, key)
 
 
-def _ast_may_reference(source: bytes, roots: tuple[str, ...]) -> bool:
+def _ast_screen(source: bytes, roots: tuple[str, ...]) -> Screening:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return True  # let the full parser report ESP001
+        return Screening(True)  # let the full parser report ESP001
     heads = {root.split(".")[0] for root in roots}
     try:
-        return _OverApproximation(heads).may_reference(tree)
+        return Screening(_OverApproximation(heads).may_reference(tree), parsed_by_cpython=True)
     except RecursionError:
-        return True
+        return Screening(True, parsed_by_cpython=True)
 
 
 def _base_name(node: ast.AST) -> str | None:
