@@ -18,10 +18,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
-from test_fuzz import PROGRAMS, check_analysis, check_precheck_soundness  # noqa: E402
+from test_fuzz import (  # noqa: E402
+    PROGRAMS,
+    check_analysis,
+    check_precheck_soundness,
+    check_reduction_is_invisible,
+    commented_fixtures,
+)
 
-PROPERTIES = {"analysis": check_analysis, "precheck-soundness": check_precheck_soundness}
+PROPERTIES = {
+    "analysis": check_analysis,
+    "precheck-soundness": check_precheck_soundness,
+    "reduction-invisible": check_reduction_is_invisible,
+}
 
 
 def run_property(name: str, check, examples: int, out: Path, seed: int | None) -> tuple[int, int, float]:
@@ -35,7 +46,7 @@ def run_property(name: str, check, examples: int, out: Path, seed: int | None) -
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(PROGRAMS)
+    @given(st.one_of(PROGRAMS, commented_fixtures()) if name == "reduction-invisible" else PROGRAMS)
     def probe(source: str) -> None:
         nonlocal seen, failures
         seen += 1

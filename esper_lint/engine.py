@@ -21,7 +21,8 @@ from esper_lint.documentation import JudgedReference, Verdict, judge
 from esper_lint.findings import Finding
 from esper_lint.knowledge import TorchKnowledge
 from esper_lint.positions import node_starts
-from esper_lint.precheck import MARKER_BYTES, Screening, screen
+from esper_lint.precheck import MARKER_BYTES, bytes_may_reference
+from esper_lint.pruning import Reduction, reduce_source
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,23 @@ def analyse_source(
     """Lint one file's contents. Never raises for bad input: that becomes ESP001."""
     analysis = Analysis(path)
     raw = source.encode("utf-8") if isinstance(source, str) else source
-    screening = Screening(True) if force else screen(raw, config.roots, use_ast=not config.check_typing_only)
-    if not screening.report:
+    if not force and not (MARKER_BYTES.search(raw) or bytes_may_reference(raw, config.roots)):
         return analysis
-    too_deep = None if screening.parsed_by_cpython else _nesting_error(path, raw)
+    tree, too_deep = _cpython_tree(path, raw)
     if too_deep is not None:
         analysis.findings.append(too_deep)
         return _filtered(analysis, config)
+    # String annotations are read only when typing-only references are checked, and the
+    # reduction does not look into strings: then libcst reads the whole file.
+    if tree is not None and not force and not config.check_typing_only:
+        try:
+            reduction = reduce_source(raw, tree, config.roots)
+        except RecursionError:
+            reduction = Reduction(True, raw)
+        if not reduction.reportable:
+            return analysis
+        if reduction.source is not raw:
+            source = reduction.source.decode("utf-8") if isinstance(source, str) else reduction.source
     return _on_big_stack(_analyse_parsed, analysis, source, raw, path, config, with_references)
 
 
@@ -117,20 +128,21 @@ _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _NESTING_MESSAGES = ("too many nested parentheses", "too many levels of indentation", "too complex")
 
 
-def _nesting_error(path: str, raw: bytes) -> Finding | None:
-    """ESP001 when CPython finds the code nested too deeply; None lets libcst parse (and judge syntax)."""
+def _cpython_tree(path: str, raw: bytes) -> tuple[ast.Module | None, Finding | None]:
+    """CPython's tree, or ESP001 when CPython finds the code nested too deeply, or neither (a
+    syntax error, which libcst then parses and words)."""
     try:
         with warnings.catch_warnings():  # invalid escapes and the like are not ours to report
             warnings.simplefilter("ignore")
-            compile(raw, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+            return compile(raw, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True), None
     except SyntaxError as exc:
         if exc.lineno and any(text in str(exc.msg) for text in _NESTING_MESSAGES):
-            return _unparsable(path, exc.lineno, exc.offset or 1, f"syntax error: {exc.msg}")
+            return None, _unparsable(path, exc.lineno, exc.offset or 1, f"syntax error: {exc.msg}")
     except (RecursionError, MemoryError):
-        return _unparsable(path, 1, 1, "the code is nested too deeply to parse")
+        return None, _unparsable(path, 1, 1, "the code is nested too deeply to parse")
     except ValueError:
         pass  # e.g. NUL bytes on older Pythons: libcst reports it
-    return None
+    return None, None
 
 
 _T = TypeVar("_T")

@@ -22,8 +22,9 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+
+from esper_lint.pruning import may_reference
 
 MARKER_BYTES = re.compile(rb"private[ \t]+api", re.I)
 # Each alternative consumes a distinct kind of byte and a comment runs to its line's end, so the
@@ -51,119 +52,29 @@ def _direct_pattern(roots: tuple[str, ...]) -> re.Pattern[bytes]:
     return re.compile(rb"(?<![\w.])(?:" + b"|".join(re.escape(h.encode()) for h in heads) + rb")\._")
 
 
-@dataclass(frozen=True)
-class Screening:
-    """The pre-check's verdict, and whether CPython already parsed the file to reach it (the
-    engine's guard against libcst's crash on deep nesting need not parse it again)."""
-
-    report: bool
-    parsed_by_cpython: bool = False
-
-
 def may_report(source: bytes, roots: Sequence[str], *, use_ast: bool = True) -> bool:
     """False only when the file provably yields no finding."""
-    return screen(source, roots, use_ast=use_ast).report
-
-
-def screen(source: bytes, roots: Sequence[str], *, use_ast: bool = True) -> Screening:
     if MARKER_BYTES.search(source):
-        return Screening(True)
-    key = tuple(roots)
-    if not _root_pattern(key).search(source):
-        return Screening(False)
-    if not (_has_private_attribute(source) or _has_private_import(source) or _has_getattr_string(source)):
-        return Screening(False)
-    if not use_ast or _direct_pattern(key).search(source):
-        return Screening(True)
-    return _ast_screen(source, key)
-
-
-def _ast_screen(source: bytes, roots: tuple[str, ...]) -> Screening:
+        return True
+    if not bytes_may_reference(source, roots):
+        return False
+    if not use_ast or _direct_pattern(tuple(roots)).search(source):
+        return True
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return Screening(True)  # let the full parser report ESP001
-    heads = {root.split(".")[0] for root in roots}
+        return True  # let the full parser report ESP001
     try:
-        return Screening(_OverApproximation(heads).may_reference(tree), parsed_by_cpython=True)
+        return may_reference(tree, roots)
     except RecursionError:
-        return Screening(True, parsed_by_cpython=True)
+        return True
 
 
-def _base_name(node: ast.AST) -> str | None:
-    """The Name an attribute chain (through `getattr(x, ...)` calls) hangs off."""
-    while True:
-        if isinstance(node, ast.Attribute):
-            node = node.value
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" and node.args:
-            node = node.args[0]
-        elif isinstance(node, ast.Name):
-            return node.id
-        else:
-            return None
-
-
-def _private(component: str) -> bool:
-    return component.startswith("_") and not (len(component) > 4 and component.startswith("__") and component.endswith("__"))
-
-
-class _OverApproximation:
-    def __init__(self, heads: set[str]) -> None:
-        self.heads = heads
-
-    def _relevant_module(self, dotted: str | None) -> bool:
-        return dotted is not None and dotted.split(".")[0] in self.heads
-
-    def may_reference(self, tree: ast.AST) -> bool:
-        candidates = set(self.heads)
-        assignments: list[tuple[ast.AST, list[ast.AST]]] = []
-        chains: list[ast.AST] = []
-        for node in ast.walk(tree):
-            kind = type(node)
-            if kind is ast.Attribute:
-                if _private(node.attr):
-                    chains.append(node)
-            elif kind is ast.Call:
-                func = node.func
-                if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2:
-                    literal = node.args[1]
-                    if isinstance(literal, ast.Constant) and isinstance(literal.value, str) and _private(literal.value):
-                        chains.append(node)
-            elif kind is ast.Import:
-                for alias in node.names:
-                    if self._relevant_module(alias.name):
-                        if any(_private(part) for part in alias.name.split(".")):
-                            return True
-                        candidates.add(alias.asname or alias.name.split(".")[0])
-            elif kind is ast.ImportFrom:
-                if node.level == 0 and self._relevant_module(node.module):
-                    if any(_private(part) for part in node.module.split(".")):  # type: ignore[union-attr]
-                        return True
-                    for alias in node.names:
-                        if _private(alias.name):
-                            return True
-                        candidates.add(alias.asname or alias.name)
-            elif kind is ast.Assign:
-                assignments.append((node.value, node.targets))
-            elif kind is ast.AnnAssign and node.value is not None:
-                assignments.append((node.value, [node.target]))
-            elif kind is ast.NamedExpr:
-                assignments.append((node.value, [node.target]))
-        if not chains:
-            return False
-        assignments = [
-            ({n.id for n in ast.walk(value) if isinstance(n, ast.Name)}, [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)])
-            for value, targets in assignments
-        ]
-        changed = True
-        while changed:  # any name assigned from an expression mentioning a candidate may be torch
-            changed = False
-            for used, bound in assignments:
-                if used & candidates and not candidates.issuperset(bound):
-                    candidates.update(bound)
-                    changed = True
-        candidates.discard("self")
-        return any(_base_name(chain) in candidates for chain in chains)
+def bytes_may_reference(source: bytes, roots: Sequence[str]) -> bool:
+    """The byte stage alone: False only when no private reference can be written in `source`."""
+    if not _root_pattern(tuple(roots)).search(source):
+        return False
+    return _has_private_attribute(source) or _has_private_import(source) or _has_getattr_string(source)
 
 
 def _has_private_attribute(source: bytes) -> bool:

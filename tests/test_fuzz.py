@@ -6,7 +6,11 @@ private references spliced in at the indentation of a random line. Two propertie
 
 * `analyse_source` never raises and reports only positions >= 1:1 and codes from the rule catalog;
 * the byte pre-check is sound: whenever a forced analysis reports anything but ESP001 (files that
-  are not parsed are not reported, by design), `precheck.may_report` says the file may report.
+  are not parsed are not reported, by design), `precheck.may_report` says the file may report;
+* the reduction (`esper_lint.pruning`) is invisible: the usual analysis, which gives libcst a
+  reduced file, reports the same findings and references as a forced analysis of the whole file.
+  Generated programs carry no comments, so the fixtures, with comments and documentation blocks
+  inserted at random lines and indentations, are fuzzed for this property as well.
 
 `benchmarks/fuzz_long.py` runs the same properties with thousands of examples.
 """
@@ -24,6 +28,7 @@ from esper_lint import catalog
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 from esper_lint.precheck import may_report
+from fixture_cases import fixture_paths, load_case
 
 PREFIXES = (
     "",
@@ -103,6 +108,40 @@ def check_precheck_soundness(source: str) -> None:
         assert may_report(raw, ("torch",)), (findings, source)
 
 
+def check_reduction_is_invisible(source: str) -> None:
+    """Property 3: cutting the file down before libcst changes no finding and no reference."""
+    raw = source.encode("utf-8", "surrogatepass")
+    usual = analyse_source(raw, "f.py", CONFIG, with_references=True)
+    full = analyse_source(raw, "f.py", CONFIG, with_references=True, force=True)
+    if any(f.code == "ESP001" for f in full.findings):
+        return  # files libcst cannot parse are reported only when they may hold a reference
+    assert usual.findings == full.findings, source
+    assert sorted(usual.references, key=repr) == sorted(full.references, key=repr), source
+
+
+COMMENTS = (
+    "",  # a line of whitespace only: libcst gives indented ones to the block above
+    "# a note",
+    "# Private API, since PyTorch 1.11; fallback: y = [g.norm() for g in gs]",
+    "# Private API: torch._foreach_norm",
+    "# fallback: y = 1",
+    "# since PyTorch 2.0",
+)
+FIXTURE_SOURCES = [load_case(path).source for path in fixture_paths()]
+
+
+@st.composite
+def commented_fixtures(draw: st.DrawFn) -> str:
+    """A fixture with comment lines (documentation blocks among them) inserted anywhere."""
+    lines = draw(st.sampled_from(FIXTURE_SOURCES)).splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(0, len(lines)))
+        near = _indent_of(lines[at - 1]) if at > 0 else ""
+        indent = draw(st.sampled_from(("", near, near + "    ", near[:-4], "        ")))
+        lines.insert(at, f"{indent}{draw(st.sampled_from(COMMENTS))}\n")
+    return "".join(lines)
+
+
 FUZZ_SETTINGS = settings(
     max_examples=60,
     deadline=None,
@@ -122,6 +161,12 @@ def test_precheck_is_sound_on_generated_programs(source: str) -> None:
     check_precheck_soundness(source)
 
 
+@FUZZ_SETTINGS
+@given(st.one_of(PROGRAMS, commented_fixtures()))
+def test_reduction_is_invisible(source: str) -> None:
+    check_reduction_is_invisible(source)
+
+
 @pytest.mark.parametrize(
     "source",
     [
@@ -135,3 +180,4 @@ def test_precheck_is_sound_on_generated_programs(source: str) -> None:
 def test_properties_hold_on_known_programs(source: str) -> None:
     check_analysis(source)
     check_precheck_soundness(source)
+    check_reduction_is_invisible(source)
