@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 import libcst as cst
 
 from esper_lint import catalog
-from esper_lint.collector import Collection, ReferenceCollector
+from esper_lint.collector import Collection, ReferenceCollector, Statement
 from esper_lint.config import Config
 from esper_lint.documentation import JudgedReference, Verdict, judge
 from esper_lint.findings import Finding
 from esper_lint.knowledge import TorchKnowledge
-from esper_lint.positions import node_starts
+from esper_lint.positions import node_starts, starts_within_statements, statement_lines
 from esper_lint.precheck import MARKER_BYTES, bytes_may_reference
 from esper_lint.pruning import Reduction, reduce_source
 
@@ -71,36 +71,39 @@ def analyse_source(
         if not reduction.reportable:
             return analysis
         if reduction.source is not raw:
-            source = reduction.source.decode("utf-8") if isinstance(source, str) else reduction.source
-    return _on_big_stack(_analyse_parsed, analysis, source, raw, path, config, with_references)
+            reduced = reduction.source.decode("utf-8") if isinstance(source, str) else reduction.source
+            return _on_big_stack(_analyse_parsed, analysis, reduced, raw, path, config, with_references, tree, source)
+    # A forced analysis places findings by generating the whole module: the reference the fast
+    # placement is tested against.
+    return _on_big_stack(_analyse_parsed, analysis, source, raw, path, config, with_references, None if force else tree)
 
 
 def _analyse_parsed(
-    analysis: Analysis, source: bytes | str, raw: bytes, path: str, config: Config, with_references: bool
+    analysis: Analysis,
+    source: bytes | str,
+    raw: bytes,
+    path: str,
+    config: Config,
+    with_references: bool,
+    tree: ast.Module | None = None,
+    original: bytes | str | None = None,
 ) -> Analysis:
     try:
         module = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        analysis.findings.append(_syntax_error(path, raw, exc))
-        return _filtered(analysis, config)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        analysis.findings.append(_unparsable(path, line, 1, f"cannot decode the file: {exc.reason} ({exc.encoding})"))
-        return _filtered(analysis, config)
-    except RecursionError:
-        analysis.findings.append(_unparsable(path, 1, 1, "the code is nested too deeply to parse"))
-        return _filtered(analysis, config)
-    except Exception as exc:  # libcst raises assorted errors on odd bytes; each is a clear ESP001, not a crash
-        analysis.findings.append(_unparsable(path, 1, 1, _describe(exc)))
+    except Exception as exc:  # libcst raises assorted errors on odd bytes; each is a clear ESP001
+        if original is not None:
+            # The reduction is built to parse; should it ever not, the whole file is judged.
+            return _analyse_parsed(analysis, original, raw, path, config, with_references, tree)
+        analysis.findings.append(_parse_failure(path, raw, exc))
         return _filtered(analysis, config)
     analysis.parsed = True
     try:
         with _deep_recursion():
-            _, verdicts, judged = collect_and_judge(module, raw, config)
+            collection, verdicts, judged = collect_and_judge(module, raw, config)
             anchors = [verdict.anchor for verdict in verdicts]
             if with_references:
                 anchors.extend(item.reference.anchor for item in judged)
-            starts = node_starts(module, anchors) if anchors else {}
+            starts = _anchor_starts(module, collection, anchors, tree, source) if anchors else {}
     except RecursionError:
         analysis.findings.append(_unparsable(path, 1, 1, "the code is nested too deeply to analyse"))
         return _filtered(analysis, config)
@@ -116,6 +119,60 @@ def _analyse_parsed(
                 ReferenceRecord(item.reference.name, line, column, item.documented, item.reference.typing_only)
             )
     return _filtered(analysis, config)
+
+
+def _anchor_starts(
+    module: cst.Module,
+    collection: Collection,
+    anchors: list[cst.CSTNode],
+    tree: ast.Module | None,
+    source: bytes | str,
+) -> dict[int, tuple[int, int]]:
+    """Positions of the anchors: generated statement by statement where CPython's tree places the
+    statements, else by generating the module up to the last anchor."""
+    text = _text_of(source) if tree is not None else None
+    if text is not None and tree is not None:
+        lines = statement_lines(module, tree)
+        grouped = _group_by_statement(collection, anchors) if lines is not None else None
+        if lines is not None and grouped is not None:
+            found = starts_within_statements(module, grouped, lines, text)
+            if found is not None:
+                return found
+    return node_starts(module, anchors)
+
+
+def _text_of(source: bytes | str) -> str | None:
+    if isinstance(source, str):
+        return source
+    if source.startswith(b"\xef\xbb\xbf"):
+        return None
+    try:
+        return source.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _group_by_statement(
+    collection: Collection, anchors: list[cst.CSTNode]
+) -> list[tuple[cst.CSTNode, list[cst.CSTNode]]] | None:
+    owner = {id(reference.anchor): reference.statement for reference in collection.references}
+    grouped: dict[int, tuple[cst.CSTNode, list[cst.CSTNode]]] = {}
+    for anchor in anchors:
+        statement = owner.get(id(anchor)) or _statement_with_comment(collection, anchor)
+        if statement is None:
+            return None
+        grouped.setdefault(id(statement.node), (statement.node, []))[1].append(anchor)
+    return list(grouped.values())
+
+
+def _statement_with_comment(collection: Collection, comment: cst.CSTNode) -> Statement | None:
+    """The statement whose documentation block holds `comment` (where ESP103 is placed)."""
+    if not isinstance(comment, cst.Comment):
+        return None
+    for statement in collection.statements:
+        if any(line.node is comment for line in statement.comment_lines()):
+            return statement
+    return None
 
 
 # libcst's native parser recurses on the C stack without a depth limit: about 5,000 nested
@@ -244,6 +301,17 @@ def _syntax_error(path: str, raw: bytes, exc: cst.ParserSyntaxError) -> Finding:
         return _unparsable(path, exc.raw_line, exc.raw_column + 1, f"syntax error: {other}")
     # CPython accepts it but libcst cannot parse it (syntax newer than this libcst knows).
     return _unparsable(path, exc.raw_line, exc.raw_column + 1, f"libcst cannot parse this syntax: {exc.message}")
+
+
+def _parse_failure(path: str, raw: bytes, exc: Exception) -> Finding:
+    if isinstance(exc, cst.ParserSyntaxError):
+        return _syntax_error(path, raw, exc)
+    if isinstance(exc, UnicodeDecodeError):
+        line = raw[: exc.start].count(b"\n") + 1
+        return _unparsable(path, line, 1, f"cannot decode the file: {exc.reason} ({exc.encoding})")
+    if isinstance(exc, RecursionError):
+        return _unparsable(path, 1, 1, "the code is nested too deeply to parse")
+    return _unparsable(path, 1, 1, _describe(exc))
 
 
 def _describe(exc: Exception) -> str:

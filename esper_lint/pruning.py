@@ -63,24 +63,27 @@ class _Facts:
 
 def reduce_source(raw: bytes, tree: ast.Module, roots: Sequence[str]) -> Reduction:
     """Decide whether `raw` (which CPython parsed into `tree`) can yield findings, and cut it down."""
-    statements, reportable = _read(tree, roots, _marker_lines(raw))
+    marker_lines = _marker_lines(raw)
+    statements, candidates, reportable = _read(tree, roots, marker_lines)
     if not reportable:
         return Reduction(False, raw)
-    return Reduction(True, _cut(raw, statements))
+    return Reduction(True, _cut(raw, statements, candidates, marker_lines))
 
 
 def may_reference(tree: ast.Module, roots: Sequence[str]) -> bool:
     """Whether the parsed file may write a private reference (the marker is the caller's test)."""
-    return _read(tree, roots, [])[1]
+    return _read(tree, roots, [])[2]
 
 
-def _read(tree: ast.Module, roots: Sequence[str], marker_lines: list[int]) -> tuple[list[_Facts], bool]:
+def _read(
+    tree: ast.Module, roots: Sequence[str], marker_lines: list[int]
+) -> tuple[list[_Facts], set[str], bool]:
     reader = _Reader({root.split(".")[0] for root in roots})
     statements = reader.body(tree.body)
     # The resolver never takes `self` for torch, so neither its bindings nor its chains matter.
     candidates = reader.candidates() - {"self"}
     reaches = _decide(statements, candidates, marker_lines)
-    return statements, reaches or reader.private_import or bool(marker_lines)
+    return statements, candidates, reaches or reader.private_import or bool(marker_lines)
 
 
 class _Reader:
@@ -155,19 +158,28 @@ class _Reader:
                     self.private_import = True
 
     def _scan(self, root: ast.AST, facts: _Facts) -> None:
-        for node in ast.walk(root):
+        # `ast.walk` visits every `Load()` and operator node through generic field iteration; this
+        # walk reads only the fields that can hold code, which makes it about three times faster.
+        stack: list[object] = [root]
+        while stack:
+            node = stack.pop()
             kind = type(node)
             if kind is ast.Name:
                 if type(node.ctx) is not ast.Load:  # type: ignore[attr-defined]
                     facts.bound.add(node.id)  # type: ignore[attr-defined]
-            elif kind is ast.Attribute:
+                continue
+            if kind is ast.Attribute:
                 if is_private_component(node.attr):  # type: ignore[attr-defined]
-                    base = _base_name(node)
+                    base = _base_name(node)  # type: ignore[arg-type]
                     if base is not None:
                         facts.bases.add(base)
-            elif kind is ast.Call:
+                stack.append(node.value)  # type: ignore[attr-defined]
+                continue
+            if kind is ast.Constant or kind in _LEAVES:
+                continue
+            if kind is ast.Call:
                 if _private_getattr(node):  # type: ignore[arg-type]
-                    base = _base_name(node)
+                    base = _base_name(node)  # type: ignore[arg-type]
                     if base is not None:
                         facts.bases.add(base)
             elif kind is ast.arg:
@@ -180,6 +192,12 @@ class _Reader:
             elif kind is ast.MatchMapping:
                 if node.rest:  # type: ignore[attr-defined]
                     facts.bound.add(node.rest)  # type: ignore[attr-defined]
+            for name in _code_fields(kind):
+                value = getattr(node, name)
+                if type(value) is list:
+                    stack.extend(value)
+                elif value is not None:
+                    stack.append(value)
 
     def candidates(self) -> set[str]:
         found = set(self.seeds)
@@ -213,13 +231,13 @@ def _decide(statements: list[_Facts], candidates: set[str], marker_lines: list[i
     return reaches
 
 
-def _cut(raw: bytes, statements: list[_Facts]) -> bytes:
+def _cut(raw: bytes, statements: list[_Facts], candidates: set[str], marker_lines: list[int]) -> bytes:
     bom = raw.startswith(_BOM)
     text = raw[len(_BOM) :] if bom else raw
     if not _offsets_match_bytes(text):
         return raw
     lines = text.splitlines(keepends=True)
-    changed = _Cutter(lines).body(statements, reducible=True)
+    changed = _Cutter(lines, candidates, marker_lines).body(statements, reducible=True)
     if not changed:
         return raw
     return (_BOM if bom else b"") + b"".join(lines)
@@ -238,8 +256,10 @@ def _offsets_match_bytes(text: bytes) -> bool:
 
 
 class _Cutter:
-    def __init__(self, lines: list[bytes]) -> None:
+    def __init__(self, lines: list[bytes], candidates: set[str], marker_lines: list[int]) -> None:
         self.lines = lines
+        self.candidates = candidates
+        self.marker_lines = marker_lines
 
     def body(self, statements: list[_Facts], *, reducible: bool) -> bool:
         changed = False
@@ -247,6 +267,8 @@ class _Cutter:
             if reducible and not facts.needed and self._replaceable(statements, index):
                 self._replace(facts.node)
                 changed = True
+            elif not facts.bodies:
+                changed = self._thin(facts.node) or changed
             else:
                 for body, inner_reducible in facts.bodies:
                     changed = self.body(body, reducible=reducible and inner_reducible) or changed
@@ -295,6 +317,169 @@ class _Cutter:
         self.lines[first - 1] = indent + b"pass" + _line_end(line)
         for number in range(first, last):
             self.lines[number] = _line_end(self.lines[number])
+
+
+    # ------------------------------------------------------------- inside a kept simple statement
+    def _thin(self, node: ast.stmt) -> bool:
+        """Replace the call arguments and display elements that hold no private reference.
+
+        Each becomes `0` padded with spaces to its width; lines it spanned inside the brackets are
+        left empty. Assigned tuples and lists keep their elements (the resolver binds them one by
+        one), `getattr`/`hasattr` calls keep their arguments, and so do f-strings. Comments inside
+        a replaced span go with it, so statements with the marker on or directly above their lines
+        are left alone: there every comment may belong to their documentation block.
+        """
+        if type(node) in _NO_CODE_STATEMENTS or self._documentation_nearby(node):
+            return False
+        spans: list[ast.expr] = []
+        protected: set[int] = set()
+        for value in _assigned_values(node):
+            _protect_displays(value, protected)
+        try:
+            _Thinner(self.candidates, protected, spans).visit(node, replaceable=0)
+        except RecursionError:
+            return False
+        for span in sorted(spans, key=lambda span: (span.lineno, span.col_offset), reverse=True):
+            self._blank_span(span)
+        return bool(spans)
+
+    def _documentation_nearby(self, node: ast.stmt) -> bool:
+        if not self.marker_lines:
+            return False
+        first = _first_line(node)
+        while first > 1 and self.lines[first - 2].lstrip(b" \t\f").startswith(b"#"):
+            first -= 1  # the comment run directly above
+        position = bisect.bisect_left(self.marker_lines, first)
+        return position < len(self.marker_lines) and self.marker_lines[position] <= (node.end_lineno or node.lineno)
+
+    def _blank_span(self, node: ast.expr) -> None:
+        first, last = node.lineno, node.end_lineno or node.lineno
+        start, end = node.col_offset, node.end_col_offset or 0
+        if first == last:
+            line = self.lines[first - 1]
+            width = len(line[start:end].decode("utf-8"))
+            self.lines[first - 1] = line[:start] + b"0" + b" " * (width - 1) + line[end:]
+            return
+        line = self.lines[first - 1]
+        self.lines[first - 1] = line[:start] + b"0" + _line_end(line)
+        for number in range(first, last - 1):
+            self.lines[number] = _line_end(self.lines[number])
+        line = self.lines[last - 1]
+        # Spaces as wide, in characters, as what they replace: later columns stay put.
+        self.lines[last - 1] = b" " * len(line[:end].decode("utf-8")) + line[end:]
+
+
+_NO_CODE_STATEMENTS = frozenset({ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal, ast.Pass, ast.Break, ast.Continue})
+_KEEP_ARGUMENTS = frozenset({"getattr", "hasattr"})
+
+
+class _Thinner:
+    """Finds the maximal replaceable expressions that reach no private reference."""
+
+    def __init__(self, candidates: set[str], protected: set[int], spans: list[ast.expr]) -> None:
+        self.candidates = candidates
+        self.protected = protected
+        self.spans = spans
+
+    def visit(self, node: object, *, replaceable: int) -> bool:
+        """Whether `node` reaches a private reference or binds; records it as a span when not.
+
+        `replaceable`: 0 no, 1 when on one line (a tuple's element may be outside brackets), 2 yes.
+        """
+        kind = type(node)
+        if kind is ast.Name or kind in _LEAVES:
+            return False
+        if kind is ast.Constant:
+            if replaceable:
+                self._maybe_span(node, replaceable)  # type: ignore[arg-type]
+            return False
+        reaches = False
+        inner = 2
+        if kind is ast.Attribute:
+            if is_private_component(node.attr) and _base_name(node) in self.candidates:  # type: ignore[attr-defined]
+                reaches = True
+        elif kind is ast.Call:
+            if _private_getattr(node) and _base_name(node) in self.candidates:  # type: ignore[arg-type]
+                reaches = True
+            func = node.func  # type: ignore[attr-defined]
+            if type(func) is ast.Name and func.id in _KEEP_ARGUMENTS:
+                inner = 0
+        elif kind is ast.NamedExpr:
+            reaches = True
+        elif kind is ast.Tuple or kind is ast.List:
+            if type(node.ctx) is not ast.Load:  # type: ignore[attr-defined]
+                replaceable = inner = 0  # an assignment or `del` target
+            elif id(node) in self.protected:
+                inner = 0
+            else:
+                inner = 1 if kind is ast.Tuple else 2
+        elif kind is ast.Set:
+            inner = 2
+        first_span = len(self.spans)
+        for name in _code_fields(kind):
+            value = getattr(node, name)
+            slot = inner if (kind, name) in _SLOTS else 0
+            if type(value) is list:
+                for item in value:
+                    if item is not None:
+                        reaches = self.visit(item, replaceable=0 if type(item) is ast.Starred else slot) or reaches
+            elif value is not None:
+                reaches = self.visit(value, replaceable=slot) or reaches
+        if kind is ast.JoinedStr:
+            del self.spans[first_span:]  # f-string positions are unreliable before Python 3.12
+            return reaches
+        if replaceable and not reaches:
+            del self.spans[first_span:]  # the whole node goes instead
+            self._maybe_span(node, replaceable)  # type: ignore[arg-type]
+        return reaches
+
+    def _maybe_span(self, node: ast.expr, replaceable: int) -> None:
+        if type(node) is ast.GeneratorExp:
+            return  # a sole generator argument's position covers the call's parentheses
+        if node.end_lineno == node.lineno:
+            if (node.end_col_offset or 0) - node.col_offset <= 1:
+                return  # nothing to gain
+        elif replaceable < 2:
+            return
+        self.spans.append(node)
+
+
+# (node class, field) pairs whose items sit inside brackets and may each become `0`.
+_SLOTS = frozenset(
+    {(ast.Call, "args"), (ast.keyword, "value"), (ast.List, "elts"), (ast.Set, "elts")}
+    | {(ast.Tuple, "elts"), (ast.Dict, "keys"), (ast.Dict, "values")}
+)
+
+
+def _assigned_values(node: ast.stmt) -> list[ast.expr]:
+    if isinstance(node, ast.Assign) or (isinstance(node, ast.AnnAssign) and node.value is not None):
+        return [node.value]  # type: ignore[list-item]
+    return []
+
+
+def _protect_displays(value: ast.expr, protected: set[int]) -> None:
+    """Tuples and lists assigned to tuples and lists: the resolver pairs their elements."""
+    if isinstance(value, (ast.Tuple, ast.List)):
+        protected.add(id(value))
+        for element in value.elts:
+            _protect_displays(element, protected)
+
+
+_CODE_FIELDS: dict[type, tuple[str, ...]] = {}
+_LEAVES = frozenset({type(None), str, bytes, int, bool, float, complex, type(...)})  # MatchSingleton values
+# Names, operators and flags: `name`-like fields are read by the walk itself where they bind.
+_NOT_CODE = frozenset(
+    {"ctx", "type_comment", "op", "ops", "id", "attr", "arg", "name", "rest", "kind", "conversion"}
+    | {"level", "module", "asname", "is_async", "names", "kwd_attrs"}
+)
+
+
+def _code_fields(kind: type) -> tuple[str, ...]:
+    """The fields of an `ast` class that can hold expression or pattern nodes."""
+    fields = _CODE_FIELDS.get(kind)
+    if fields is None:
+        fields = _CODE_FIELDS[kind] = tuple(name for name in kind._fields if name not in _NOT_CODE)  # type: ignore[attr-defined]
+    return fields
 
 
 def _first_line(node: ast.stmt) -> int:

@@ -17,9 +17,11 @@ private references spliced in at the indentation of a random line. Two propertie
 
 from __future__ import annotations
 
+import ast
 import re
 
 import hypothesmith
+import libcst as cst
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +30,7 @@ from esper_lint import catalog
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 from esper_lint.precheck import may_report
+from esper_lint.pruning import reduce_source
 from fixture_cases import fixture_paths, load_case
 
 PREFIXES = (
@@ -115,6 +118,10 @@ def check_reduction_is_invisible(source: str) -> None:
     full = analyse_source(raw, "f.py", CONFIG, with_references=True, force=True)
     if any(f.code == "ESP001" for f in full.findings):
         return  # files libcst cannot parse are reported only when they may hold a reference
+    tree = ast.parse(raw)
+    reduced = reduce_source(raw, tree, CONFIG.roots).source
+    cst.parse_module(reduced)  # the engine would fall back to the whole file: fail here instead
+    assert reduced.count(b"\n") == raw.count(b"\n"), "lines must stay where they were"
     assert usual.findings == full.findings, source
     assert sorted(usual.references, key=repr) == sorted(full.references, key=repr), source
 
