@@ -12,9 +12,9 @@ Anything that looks like one of these passes, so the test can only err towards p
 
 Library code is full of `obj._x` unrelated to torch, so a file that passes those byte tests but
 does not write `torch._` literally gets a second, still conservative stage: CPython's `ast` (a
-fraction of libcst's cost) and a flow- and scope-insensitive over-approximation of the resolver.
-Every name that any import or assignment could bind to a torch value counts as torch, and the file
-passes if a private attribute, import or `getattr` string hangs off such a name anywhere.
+fraction of libcst's cost) read by `esper_lint.pruning`, a flow- and scope-insensitive
+over-approximation of the resolver. The engine runs that stage itself, as part of cutting the file
+down before libcst (see `esper_lint.engine`); `may_report` offers both stages to the fixer.
 """
 
 from __future__ import annotations

@@ -94,23 +94,37 @@ class ResultCache:
             pass  # a read-only or full disk only costs speed
 
 
-def _analyse_one(task: tuple[str, str, Config, bool, str | None]) -> tuple[str, Analysis | None, str | None]:
+def _analyse_one(
+    task: tuple[str, str, Config, bool, str | None],
+) -> tuple[str, Analysis | None, str | None]:
     raw_path, display, config, with_references, cache_dir = task
     path = Path(raw_path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         return raw_path, None, f"{display}: cannot read: {exc.strerror or exc}"
-    cache = ResultCache(Path(cache_dir), config, with_references) if cache_dir else None
-    key = cache.key(path, display, data) if cache else ""
-    if cache is not None:
+    analysis = analyse_source(data, display, config, with_references=with_references)
+    if cache_dir is not None:
+        cache = ResultCache(Path(cache_dir), config, with_references)
+        cache.store(cache.key(path, display, data), analysis)  # keyed by the bytes analysed
+    return raw_path, analysis, None
+
+
+def _cached(files: Sequence[Path], config: Config, cache_dir: Path, with_references: bool) -> dict[str, Analysis]:
+    """Look every file up in the parent: a warm run then starts no worker at all."""
+    cache = ResultCache(cache_dir, config, with_references)
+    hits: dict[str, Analysis] = {}
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue  # the worker reports it
+        display = display_path(path)
+        key = cache.key(path, display, data)
         cached = cache.load(key, display)
         if cached is not None:
-            return raw_path, cached, None
-    analysis = analyse_source(data, display, config, with_references=with_references)
-    if cache is not None:
-        cache.store(key, analysis)
-    return raw_path, analysis, None
+            hits[str(path)] = cached
+    return hits
 
 
 def default_jobs() -> int:
@@ -125,9 +139,14 @@ def run_files(
     cache_dir: Path | None = None,
     with_references: bool = False,
 ) -> Iterator[FileOutcome]:
+    hits = _cached(files, config, cache_dir, with_references) if cache_dir else {}
+    for path in files:
+        if str(path) in hits:
+            yield FileOutcome(path, hits[str(path)])
     tasks = [
         (str(path), display_path(path), config, with_references, str(cache_dir) if cache_dir else None)
         for path in files
+        if str(path) not in hits
     ]
     workers = max(1, jobs or default_jobs())
     if workers == 1 or len(tasks) < _SERIAL_BELOW:
