@@ -89,7 +89,7 @@ def _analyse_parsed(
     original: bytes | str | None = None,
 ) -> Analysis:
     try:
-        module = cst.parse_module(source)
+        module = _parse_unvalidated(source)
     except Exception as exc:  # libcst raises assorted errors on odd bytes; each is a clear ESP001
         if original is not None:
             # The reduction is built to parse; should it ever not, the whole file is judged.
@@ -301,6 +301,33 @@ def _syntax_error(path: str, raw: bytes, exc: cst.ParserSyntaxError) -> Finding:
         return _unparsable(path, exc.raw_line, exc.raw_column + 1, f"syntax error: {other}")
     # CPython accepts it but libcst cannot parse it (syntax newer than this libcst knows).
     return _unparsable(path, exc.raw_line, exc.raw_column + 1, f"libcst cannot parse this syntax: {exc.message}")
+
+
+_validation_lock = threading.Lock()
+
+
+def _parse_unvalidated(source: bytes | str) -> cst.Module:
+    """`cst.parse_module` without re-validating each node as libcst's parser builds it.
+
+    Every libcst node checks its own fields on construction (`CSTNode.__post_init__`), which is a
+    fifth of the parse; nodes that libcst's parser builds from text it accepted are valid by
+    construction (libcst's own comment there says as much). Nodes built outside this call, as
+    the fixer's are, are still checked. Where a libcst release moves that hook, this is a plain
+    parse.
+    """
+    hook = cst.CSTNode.__dict__.get("__post_init__")
+    if hook is None:
+        return cst.parse_module(source)
+    with _validation_lock:
+        cst.CSTNode.__post_init__ = _no_validation  # type: ignore[method-assign]
+        try:
+            return cst.parse_module(source)
+        finally:
+            cst.CSTNode.__post_init__ = hook  # type: ignore[method-assign]
+
+
+def _no_validation(self: cst.CSTNode) -> None:
+    return None
 
 
 def _parse_failure(path: str, raw: bytes, exc: Exception) -> Finding:

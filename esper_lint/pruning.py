@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ class _Facts:
 def reduce_source(raw: bytes, tree: ast.Module, roots: Sequence[str]) -> Reduction:
     """Decide whether `raw` (which CPython parsed into `tree`) can yield findings, and cut it down."""
     marker_lines = _marker_lines(raw)
-    statements, candidates, reportable = _read(tree, roots, marker_lines)
+    statements, candidates, reportable = _read(tree, roots, marker_lines, (raw, _line_starts(raw)))
     if not reportable:
         return Reduction(False, raw)
     return Reduction(True, _cut(raw, statements, candidates, marker_lines))
@@ -76,9 +77,9 @@ def may_reference(tree: ast.Module, roots: Sequence[str]) -> bool:
 
 
 def _read(
-    tree: ast.Module, roots: Sequence[str], marker_lines: list[int]
+    tree: ast.Module, roots: Sequence[str], marker_lines: list[int], text: tuple[bytes, list[int]] | None = None
 ) -> tuple[list[_Facts], set[str], bool]:
-    reader = _Reader({root.split(".")[0] for root in roots})
+    reader = _Reader({root.split(".")[0] for root in roots}, text)
     statements = reader.body(tree.body)
     # The resolver never takes `self` for torch, so neither its bindings nor its chains matter.
     candidates = reader.candidates() - {"self"}
@@ -86,9 +87,22 @@ def _read(
     return statements, candidates, reaches or reader.private_import or bool(marker_lines)
 
 
+# Text that may put a private chain, a `getattr` string or a binding inside an expression: a line
+# without any of it needs no expression walk, only its statement's own binding targets.
+_HOT = re.compile(
+    rb"\.(?:[ \t\f\r\n]|\\(?=[\r\n])|#[^\r\n]*(?=[\r\n]))*_|getattr|\blambda\b|\bfor\b|:=|\bcase\b"
+)
+
+
+def _line_starts(raw: bytes) -> list[int]:
+    """Byte offset where each line starts, and one past the end."""
+    return [0, *itertools.accumulate(map(len, raw.splitlines(keepends=True)))]
+
+
 class _Reader:
-    def __init__(self, heads: set[str]) -> None:
+    def __init__(self, heads: set[str], text: tuple[bytes, list[int]] | None = None) -> None:
         self.heads = heads
+        self.text = text  # the source and its line starts, when the quiet path may be taken
         self.seeds = set(heads)
         self.flows: list[tuple[set[str], list[str]]] = []  # (bases of an assigned chain, names it binds)
         self.private_import = False
@@ -100,14 +114,19 @@ class _Reader:
         facts = _Facts(node)
         kind = type(node)
         if kind is ast.Import or kind is ast.ImportFrom:
-            facts.always = True
-            self._import(node, facts)  # type: ignore[arg-type]
+            facts.always = self._import(node, facts)  # type: ignore[arg-type]
             return facts
         if kind is ast.Global or kind is ast.Nonlocal:
             facts.always = True
             return facts
+        quiet = self._quiet(node)
         if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.ClassDef:
             facts.bound.add(node.name)  # type: ignore[attr-defined]
+            if quiet and kind is not ast.ClassDef:
+                arguments = node.args  # type: ignore[attr-defined]
+                for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg):
+                    if arg is not None:
+                        facts.bound.add(arg.arg)
         elif kind is ast.Assign:
             self.flows.append((_chain_bases(node.value), _names_in(node.targets)))  # type: ignore[attr-defined]
         elif kind is ast.AnnAssign and node.value is not None:  # type: ignore[attr-defined]
@@ -128,6 +147,11 @@ class _Reader:
                     if case.guard is not None:
                         self._scan(case.guard, facts)
                     facts.bodies.append((self.body(case.body), True))
+            elif quiet:
+                if name in _TARGET_FIELDS:
+                    facts.bound.update(_names_in(value if isinstance(value, list) else [value]))
+                elif name == "items":  # with ... as target
+                    facts.bound.update(_names_in([item.optional_vars for item in value if item.optional_vars]))
             elif isinstance(value, list):
                 for item in value:
                     if isinstance(item, ast.AST):
@@ -136,16 +160,34 @@ class _Reader:
                 self._scan(value, facts)
         return facts
 
-    def _import(self, node: ast.Import | ast.ImportFrom, facts: _Facts) -> None:
+    def _quiet(self, node: ast.stmt) -> bool:
+        """Whether no line of the statement's own code (its header, for a compound) is hot."""
+        if self.text is None or type(node) not in _QUIET_KINDS:
+            return False
+        raw, starts = self.text
+        body = getattr(node, "body", None)
+        last = _first_line(body[0]) - 1 if body else (node.end_lineno or node.lineno)
+        first = _first_line(node)
+        if not first <= last < len(starts):
+            return False
+        return _HOT.search(raw, starts[first - 1], starts[last]) is None
+
+    def _import(self, node: ast.Import | ast.ImportFrom, facts: _Facts) -> bool:
+        """Read an import; True when it must stay whatever it binds: it imports from a root (a
+        private module can be imported without binding a private name), or from `__future__`."""
         if isinstance(node, ast.Import):
+            relevant = False
             for alias in node.names:
                 local = alias.asname or alias.name.split(".")[0]
                 facts.bound.add(local)
                 if alias.name.split(".")[0] in self.heads:
+                    relevant = True
                     self.seeds.add(local)
                     if any(is_private_component(part) for part in alias.name.split(".")):
                         self.private_import = True
-            return
+            return relevant
+        if node.module == "__future__":
+            return True
         relevant = node.level == 0 and node.module is not None and node.module.split(".")[0] in self.heads
         if relevant and any(is_private_component(part) for part in node.module.split(".")):  # type: ignore[union-attr]
             self.private_import = True
@@ -156,6 +198,7 @@ class _Reader:
                 self.seeds.add(local)
                 if is_private_component(alias.name):
                     self.private_import = True
+        return relevant
 
     def _scan(self, root: ast.AST, facts: _Facts) -> None:
         # `ast.walk` visits every `Load()` and operator node through generic field iteration; this
@@ -237,7 +280,7 @@ def _cut(raw: bytes, statements: list[_Facts], candidates: set[str], marker_line
     if not _offsets_match_bytes(text):
         return raw
     lines = text.splitlines(keepends=True)
-    changed = _Cutter(lines, candidates, marker_lines).body(statements, reducible=True)
+    changed = _Cutter(lines, candidates, marker_lines).body(statements, reducible=True, module=True)
     if not changed:
         return raw
     return (_BOM if bom else b"") + b"".join(lines)
@@ -261,23 +304,25 @@ class _Cutter:
         self.candidates = candidates
         self.marker_lines = marker_lines
 
-    def body(self, statements: list[_Facts], *, reducible: bool) -> bool:
+    def body(self, statements: list[_Facts], *, reducible: bool, module: bool = False) -> bool:
         changed = False
         for index, facts in enumerate(statements):
+            if module and index == 0 and _is_docstring(facts.node):
+                continue  # a `from __future__` import may only follow the module's docstring
             if reducible and not facts.needed and self._replaceable(statements, index):
                 self._replace(facts.node)
                 changed = True
             elif not facts.bodies:
                 changed = self._thin(facts.node) or changed
             else:
+                if type(facts.node) in _HEADER_FIELDS:
+                    changed = self._thin(facts.node) or changed
                 for body, inner_reducible in facts.bodies:
                     changed = self.body(body, reducible=reducible and inner_reducible) or changed
         return changed
 
     def _replaceable(self, statements: list[_Facts], index: int) -> bool:
         node = statements[index].node
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            return False  # docstrings stay: a `from __future__` import must follow one
         first, last = _first_line(node), node.end_lineno or node.lineno
         if index > 0 and (statements[index - 1].node.end_lineno or 0) >= first:
             return False  # `a; b` on one line
@@ -329,28 +374,39 @@ class _Cutter:
         a replaced span go with it, so statements with the marker on or directly above their lines
         are left alone: there every comment may belong to their documentation block.
         """
-        if type(node) in _NO_CODE_STATEMENTS or self._documentation_nearby(node):
+        if type(node) in _NO_CODE_STATEMENTS:
+            return False
+        fields = _HEADER_FIELDS.get(type(node))
+        last = node.end_lineno or node.lineno
+        if fields is not None:  # a definition: only its header, up to its body
+            last = _first_line(node.body[0]) - 1  # type: ignore[attr-defined]
+        if self._documentation_nearby(_first_line(node), last):
             return False
         spans: list[ast.expr] = []
         protected: set[int] = set()
         for value in _assigned_values(node):
             _protect_displays(value, protected)
+        thinner = _Thinner(self.candidates, protected, spans)
         try:
-            _Thinner(self.candidates, protected, spans).visit(node, replaceable=0)
+            if fields is None:
+                thinner.visit(node, replaceable=0)
+            else:
+                for name in fields:
+                    # a class's bases sit inside its parentheses, like call arguments
+                    thinner.visit_field(getattr(node, name, None), replaceable=2 if name == "bases" else 0)
         except RecursionError:
             return False
         for span in sorted(spans, key=lambda span: (span.lineno, span.col_offset), reverse=True):
             self._blank_span(span)
         return bool(spans)
 
-    def _documentation_nearby(self, node: ast.stmt) -> bool:
+    def _documentation_nearby(self, first: int, last: int) -> bool:
         if not self.marker_lines:
             return False
-        first = _first_line(node)
         while first > 1 and self.lines[first - 2].lstrip(b" \t\f").startswith(b"#"):
             first -= 1  # the comment run directly above
         position = bisect.bisect_left(self.marker_lines, first)
-        return position < len(self.marker_lines) and self.marker_lines[position] <= (node.end_lineno or node.lineno)
+        return position < len(self.marker_lines) and self.marker_lines[position] <= last
 
     def _blank_span(self, node: ast.expr) -> None:
         first, last = node.lineno, node.end_lineno or node.lineno
@@ -369,6 +425,20 @@ class _Cutter:
         self.lines[last - 1] = b" " * len(line[:end].decode("utf-8")) + line[end:]
 
 
+_TARGET_FIELDS = frozenset({"targets", "target"})
+# Statements whose only bindings, outside hot text, are their targets and parameters.
+_QUIET_KINDS = frozenset(
+    {ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Raise, ast.Assert, ast.Delete}
+    | {ast.Pass, ast.Break, ast.Continue, ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith}
+    | {ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Try}
+)
+
+# The header of a definition: what may be thinned while its body is reduced statement by statement.
+_HEADER_FIELDS: dict[type, tuple[str, ...]] = {
+    ast.FunctionDef: ("decorator_list", "args", "returns", "type_params"),
+    ast.AsyncFunctionDef: ("decorator_list", "args", "returns", "type_params"),
+    ast.ClassDef: ("decorator_list", "bases", "keywords", "type_params"),
+}
 _NO_CODE_STATEMENTS = frozenset({ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal, ast.Pass, ast.Break, ast.Continue})
 _KEEP_ARGUMENTS = frozenset({"getattr", "hasattr"})
 
@@ -380,6 +450,13 @@ class _Thinner:
         self.candidates = candidates
         self.protected = protected
         self.spans = spans
+
+    def visit_field(self, value: object, *, replaceable: int) -> None:
+        if type(value) is list:
+            for item in value:
+                self.visit(item, replaceable=0 if type(item) is ast.Starred else replaceable)
+        elif value is not None:
+            self.visit(value, replaceable=replaceable)
 
     def visit(self, node: object, *, replaceable: int) -> bool:
         """Whether `node` reaches a private reference or binds; records it as a span when not.
@@ -444,10 +521,12 @@ class _Thinner:
         self.spans.append(node)
 
 
-# (node class, field) pairs whose items sit inside brackets and may each become `0`.
+# (node class, field) pairs whose items sit inside brackets (a definition's parameters are inside
+# its parentheses) and may each become `0`.
 _SLOTS = frozenset(
     {(ast.Call, "args"), (ast.keyword, "value"), (ast.List, "elts"), (ast.Set, "elts")}
-    | {(ast.Tuple, "elts"), (ast.Dict, "keys"), (ast.Dict, "values")}
+    | {(ast.Tuple, "elts"), (ast.Dict, "keys"), (ast.Dict, "values"), (ast.Subscript, "slice")}
+    | {(ast.arguments, "defaults"), (ast.arguments, "kw_defaults"), (ast.arg, "annotation")}
 )
 
 
@@ -480,6 +559,10 @@ def _code_fields(kind: type) -> tuple[str, ...]:
     if fields is None:
         fields = _CODE_FIELDS[kind] = tuple(name for name in kind._fields if name not in _NOT_CODE)  # type: ignore[attr-defined]
     return fields
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 def _first_line(node: ast.stmt) -> int:
