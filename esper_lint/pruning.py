@@ -166,7 +166,8 @@ class _Reader:
             return False
         raw, starts = self.text
         body = getattr(node, "body", None)
-        last = _first_line(body[0]) - 1 if body else (node.end_lineno or node.lineno)
+        # Through the body's first line: the header may end on it (`def f() -> T: ...`).
+        last = _first_line(body[0]) if body else (node.end_lineno or node.lineno)
         first = _first_line(node)
         if not first <= last < len(starts):
             return False
@@ -379,7 +380,7 @@ class _Cutter:
         fields = _HEADER_FIELDS.get(type(node))
         last = node.end_lineno or node.lineno
         if fields is not None:  # a definition: only its header, up to its body
-            last = _first_line(node.body[0]) - 1  # type: ignore[attr-defined]
+            last = _first_line(node.body[0])  # type: ignore[attr-defined]  # (it may end there)
         if self._documentation_nearby(_first_line(node), last):
             return False
         spans: list[ast.expr] = []

@@ -127,6 +127,13 @@ def _cached(files: Sequence[Path], config: Config, cache_dir: Path, with_referen
     return hits
 
 
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -154,7 +161,10 @@ def run_files(
         for raw_path, analysis, error in results:
             yield FileOutcome(Path(raw_path), analysis, error)
         return
-    chunk = max(1, min(64, len(tasks) // (workers * 8)))
+    # Largest files first, in small chunks: a big file that starts last leaves the other workers
+    # idle while it finishes.
+    tasks.sort(key=lambda task: _size(task[0]), reverse=True)
+    chunk = max(1, min(16, len(tasks) // (workers * 32)))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for raw_path, analysis, error in pool.map(_analyse_one, tasks, chunksize=chunk):
             yield FileOutcome(Path(raw_path), analysis, error)

@@ -1,0 +1,179 @@
+"""The reduction libcst parses instead of the whole file: what it cuts, what it keeps, and that
+findings and their positions never change (the fuzz suite checks the same on generated code)."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import libcst as cst
+import pytest
+
+from esper_lint.config import Config
+from esper_lint.engine import analyse_source
+from esper_lint.pruning import reduce_source
+
+CONFIG = Config()
+
+
+def reduced(source: str) -> str:
+    raw = source.encode()
+    reduction = reduce_source(raw, ast.parse(raw), CONFIG.roots)
+    assert reduction.reportable
+    return reduction.source.decode()
+
+
+def assert_same_findings(source: str) -> None:
+    usual = analyse_source(source.encode(), "f.py", CONFIG, with_references=True)
+    full = analyse_source(source.encode(), "f.py", CONFIG, with_references=True, force=True)
+    assert usual.findings == full.findings
+    assert usual.references == full.references
+
+
+def test_unrelated_statements_become_pass_and_lines_stay() -> None:
+    source = textwrap.dedent(
+        '''\
+        """Module docstring."""
+        from __future__ import annotations
+        import os
+        import torch
+
+
+        def unrelated(path):
+            """Docs."""
+            return os.path.join(path, "x")
+
+
+        def uses(xs):
+            total = sum(len(x) for x in xs)
+            return torch._foreach_norm(xs)
+        '''
+    )
+    text = reduced(source)
+    assert text.count("\n") == source.count("\n")
+    lines = text.splitlines()
+    assert lines[0] == '"""Module docstring."""'  # a __future__ import may only follow it
+    assert lines[1] == "from __future__ import annotations"
+    assert lines[2] == "pass"  # `import os` binds nothing torch
+    assert lines[6] == "pass" and lines[7:9] == ["", ""]  # the whole unrelated function
+    assert lines[12] == "    pass"
+    assert lines[13] == "    return torch._foreach_norm(xs)"
+    compile(text, "reduced.py", "exec")
+    assert_same_findings(source)
+
+
+def test_nothing_reportable_when_no_private_name_hangs_off_torch() -> None:
+    raw = b"import torch\nfrom torch import nn\nx = torch.zeros(3)\nself._cache = nn.Linear(1, 1)\n"
+    assert not reduce_source(raw, ast.parse(raw), CONFIG.roots).reportable
+
+
+def test_bindings_of_torch_names_are_kept_wherever_they_are() -> None:
+    source = textwrap.dedent(
+        """\
+        import torch
+        ops = torch.ops
+        aten = ops.aten
+
+
+        def later():
+            return aten._to_copy.default
+
+
+        torch = None
+        """
+    )
+    text = reduced(source)
+    assert "aten = ops.aten" in text and "torch = None" in text
+    assert_same_findings(source)
+
+
+def test_thinned_arguments_keep_every_later_column() -> None:
+    source = 'import torch\ny = f("ééé", [1, 2, 3], torch._foreach_norm(xs), key={"a": 1})\n'
+    text = reduced(source)
+    assert text.splitlines()[1] == 'y = f(0    , 0        , torch._foreach_norm(xs), key=0       )'
+    assert_same_findings(source)
+
+
+def test_assigned_tuples_and_getattr_arguments_are_left_whole() -> None:
+    source = "import torch\na, b = torch.ops, torch.cuda\nc = getattr(torch.ops, 'aten')._foo\nb._x\n"
+    text = reduced(source)
+    assert "a, b = torch.ops, torch.cuda" in text
+    assert "getattr(torch.ops, 'aten')._foo" in text
+    assert_same_findings(source)
+
+
+def test_a_compound_statement_followed_by_deeper_comments_is_entered_not_replaced() -> None:
+    # libcst gives the indented comment to the function's block; a `pass` in the function's place
+    # would hand it, with its marker, to the next statement.
+    source = textwrap.dedent(
+        """\
+        import torch
+        def helper():
+            return 1
+            # Private API, since PyTorch 1.11; fallback: [x.norm() for x in xs]
+        y = torch._foreach_norm(xs)
+        """
+    )
+    text = reduced(source)
+    assert text.splitlines()[1] == "def helper():"
+    assert text.splitlines()[2] == "    pass"
+    assert_same_findings(source)
+
+
+def test_try_handlers_stay_whole_for_the_code_level_fallback() -> None:
+    source = textwrap.dedent(
+        """\
+        import torch
+        try:
+            norms = torch._foreach_norm(xs)
+        except AttributeError:
+            norms = [x.norm() for x in xs]
+        """
+    )
+    text = reduced(source)  # `norms` never holds a torch name, yet the handler must stay
+    assert "    norms = [x.norm() for x in xs]" in text
+    assert_same_findings(source)
+    assert analyse_source(source.encode(), "f.py", CONFIG).findings == []
+
+
+def test_documentation_comments_inside_a_statement_are_never_thinned_away() -> None:
+    source = textwrap.dedent(
+        """\
+        import torch
+        y = torch._foreach_norm(  # Private API, since PyTorch 1.11
+            # fallback: [x.norm() for x in xs]
+            f(a, b),
+        )
+        """
+    )
+    assert reduced(source) == source
+    assert analyse_source(source.encode(), "f.py", CONFIG).findings == []
+    assert_same_findings(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\nif a:\n    pass\nelif torch._C._get_tracing_state():\n    pass\n",
+        "import torch\n@decorate(1, 2)\n@torch._dynamo.disable\ndef f(x=g(1)): pass\n",
+        "import torch\nclass A(Base, metaclass=M):\n    x: 'T' = torch._C\n",
+        "import torch\nclass P:\n    def entry(\n        self, key: object\n    ) -> torch._C.FunctionSchema | None: ...\n",
+        "# -*- coding: latin-1 -*-\nimport torch\ns = 'caf\xe9'; torch._C\n",
+        "\ufeffimport torch\nf(1, 2); torch._C._x\n",
+        "import torch\nx = [\n    1,\n    torch._C,\n]\r\ny = 2\r\n",
+    ],
+)
+def test_positions_match_the_whole_file_analysis(source: str) -> None:
+    raw = source.encode("latin-1" if "latin-1" in source else "utf-8")
+    usual = analyse_source(raw, "f.py", CONFIG, with_references=True)
+    full = analyse_source(raw, "f.py", CONFIG, with_references=True, force=True)
+    assert usual.references and usual.references == full.references
+    assert usual.findings == full.findings
+
+
+def test_parsing_skips_libcst_validation_only_while_parsing() -> None:
+    hook = cst.CSTNode.__dict__["__post_init__"]
+    analyse_source(b"import torch\ntorch._C\n", "f.py", CONFIG)
+    assert cst.CSTNode.__dict__["__post_init__"] is hook
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("1abc")
