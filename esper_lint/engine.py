@@ -1,4 +1,11 @@
-"""The engine: bytes in, findings out. Every front end (CLI, flake8, pre-commit) adapts this."""
+"""The engine: bytes in, findings out. Every front end (CLI, flake8, pre-commit) adapts this.
+
+A file goes through the byte pre-check (`precheck`), then CPython's parser (the guard against
+libcst's crash on deep nesting), then the reduction (`pruning`), and only then libcst: the
+resolver (`collector`) and the contract (`documentation`) judge the reduced module, and
+`positions` places the findings. `force=True` skips the pre-check and the reduction and places
+findings by generating the whole module: the slow reference the fast path is tested against.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +59,9 @@ def analyse_source(
     with_references: bool = False,
     force: bool = False,
 ) -> Analysis:
-    """Lint one file's contents. Never raises for bad input: that becomes ESP001."""
+    """Lint one file's contents. Never raises for bad input: that becomes ESP001.
+
+    `force`: judge the whole file, whatever the pre-check and the reduction would say."""
     analysis = Analysis(path)
     raw = source.encode("utf-8") if isinstance(source, str) else source
     if not force and not (MARKER_BYTES.search(raw) or bytes_may_reference(raw, config.roots)):
