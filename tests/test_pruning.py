@@ -177,3 +177,45 @@ def test_parsing_skips_libcst_validation_only_while_parsing() -> None:
     assert cst.CSTNode.__dict__["__post_init__"] is hook
     with pytest.raises(cst.CSTValidationError):
         cst.Name("1abc")
+
+
+ADVERSARIAL = [
+    # bindings of torch names in every form the resolver knows
+    "import torch\nif (t := torch.ops):\n    pass\nt._x\n",
+    "import torch\nys = [(a := torch.cuda) for _ in range(2)]\na._lazy_init()\n",
+    "import torch\ndef f():\n    global torch\n    torch = None\ndef g():\n    return torch._C\n",
+    "import torch\nclass A:\n    torch = None\n    def m(self):\n        return torch._C\n",
+    "import torch\ndel torch\ntorch._C\n",
+    "from torch._C import *\nimport torch\nunrelated(1)\n",
+    "import torch\nfor torch in range(3):\n    pass\ntorch._C\n",
+    "import torch\nwith open('f') as torch:\n    pass\ntorch._C\n",
+    "import torch\ntry:\n    pass\nexcept Exception as torch:\n    pass\ntorch._C\n",
+    "import torch\nmatch x:\n    case {'k': torch}:\n        pass\n    case _:\n        torch._C\n",
+    "import torch\ndef outer():\n    t = torch.cuda\n    def inner():\n        nonlocal t\n        t = None\n    return t._lazy_init()\n",
+    "import torch\nf = lambda torch=torch._C: torch._x\n",
+    "import torch\nasync def f():\n    async with a as b:\n        async for c in torch._d():\n            await b\n",
+    # typing-only, guards and code-level fallbacks
+    "from typing import TYPE_CHECKING\nimport torch\nif TYPE_CHECKING:\n    from torch._C import Graph\nelse:\n    Graph = None\nx: 'Graph'\n",
+    "import torch\nif hasattr(torch, '_foreach_norm'):\n    n = torch._foreach_norm(xs)\nelse:\n    n = [x.norm() for x in xs]\n",
+    "import torch\ntry:\n    from torch._dynamo import disable\nexcept ImportError:\n    def disable(fn):\n        return fn\n",
+    # layout: one-liners, semicolons, continuations, tabs, form feeds, strings and comments
+    "import torch\nif x: torch._a(); y = 1\nelse: pass\n",
+    "import torch\nx = 1; y = torch._b\n",
+    "import torch\nx = f(1,\n      2) + \\\n    torch._c\n",
+    "import torch\ndef f():\n\tif x:\n\t\treturn g(1, 2)\n\treturn torch._d\n",
+    "import torch\n\x0cdef f():\n    return torch._e\n",
+    "import torch\ns = '# Private API, since PyTorch 1.0; fallback: x'\nz = torch._f\n",
+    "import torch\nx = torch._g(  # Private API, since PyTorch 1.0\n    a,  # fallback: y = 1\n)\n",
+    "import torch\n# Private API, since PyTorch 1.11\n# fallback: [x.norm() for x in xs]\ndef f(xs):\n    '''doc'''\n    return torch._foreach_norm(xs)\n",
+    "import torch\n# Private API, since PyTorch 1.11; fallback: pass\ndef unrelated():\n    return 1\n",
+    "import torch\nclass A(torch.nn.Module):\n    # Private API, since PyTorch 2.0; fallback: pass\n    x = 1\n    y = torch._h\n",
+]
+
+
+@pytest.mark.parametrize("source", ADVERSARIAL)
+def test_the_reduction_is_invisible_on_tricky_code(source: str) -> None:
+    for config in (CONFIG, Config(documentation_scope="statement")):
+        usual = analyse_source(source.encode(), "f.py", config, with_references=True)
+        full = analyse_source(source.encode(), "f.py", config, with_references=True, force=True)
+        assert usual.findings == full.findings
+        assert usual.references == full.references
