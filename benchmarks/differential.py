@@ -24,7 +24,8 @@ import libcst as cst
 
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
-from esper_lint.precheck import MARKER_BYTES, bytes_may_reference
+from esper_lint.patterns import MARKER_BYTES
+from esper_lint.precheck import bytes_may_reference
 from esper_lint.pruning import reduce_source
 
 CONFIG = Config()

@@ -27,8 +27,9 @@ from esper_lint.config import Config
 from esper_lint.documentation import JudgedReference, Verdict, judge
 from esper_lint.findings import Finding
 from esper_lint.knowledge import TorchKnowledge
+from esper_lint.patterns import MARKER_BYTES
 from esper_lint.positions import node_starts, starts_within_statements, statement_lines
-from esper_lint.precheck import MARKER_BYTES, bytes_may_reference
+from esper_lint.precheck import bytes_may_reference
 from esper_lint.pruning import Reduction, reduce_source
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
+from esper_lint.pruning import first_line
+
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
@@ -93,7 +95,7 @@ def _pair_body(statements: Sequence[cst.CSTNode], nodes: Sequence[ast.stmt], lin
     index = 0
     for statement in statements:
         node = nodes[index]
-        lines[id(statement)] = _first_line(node)
+        lines[id(statement)] = first_line(node)
         if isinstance(statement, cst.SimpleStatementLine):
             index += len(statement.body)
             continue
@@ -156,11 +158,6 @@ def _pair_compound(statement: cst.CSTNode, node: ast.stmt, lines: dict[int, int]
     final = getattr(statement, "finalbody", None)
     if final is not None:
         _pair_suite(final.body, node.finalbody, lines)  # type: ignore[attr-defined]
-
-
-def _first_line(node: ast.stmt) -> int:
-    decorators = getattr(node, "decorator_list", None)
-    return min(node.lineno, *(d.lineno for d in decorators)) if decorators else node.lineno
 
 
 def starts_within_statements(

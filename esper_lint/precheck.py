@@ -24,15 +24,9 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from esper_lint.patterns import MARKER_BYTES, PRIVATE_AFTER_DOT
 from esper_lint.pruning import may_reference
 
-MARKER_BYTES = re.compile(rb"private[ \t]+api", re.I)
-# Each alternative consumes a distinct kind of byte and a comment runs to its line's end, so the
-# loop cannot split one input several ways (no exponential backtracking on `# ## ###` lines).
-# Dunders (`super().__init__`) are public and everywhere, so they do not count; `__x` does.
-_PRIVATE_AFTER_DOT = re.compile(
-    rb"\.(?:[ \t\f\r\n]|\\(?=[\r\n])|#[^\r\n]*(?=[\r\n]))*_(?!_[A-Za-z0-9_]*__(?![A-Za-z0-9_]))"
-)
 _IMPORT = re.compile(rb"\bimport\b")
 _UNDERSCORE_WORD = re.compile(rb"(?<![\w.])_")
 _QUOTED_UNDERSCORE = re.compile(rb"['\"]_")
@@ -78,7 +72,7 @@ def bytes_may_reference(source: bytes, roots: Sequence[str]) -> bool:
 
 
 def _has_private_attribute(source: bytes) -> bool:
-    for match in _PRIVATE_AFTER_DOT.finditer(source):
+    for match in PRIVATE_AFTER_DOT.finditer(source):
         start = match.start()
         if source[start - 4 : start] == b"self" and (start < 5 or not _is_name_or_dot(source[start - 5])):
             continue

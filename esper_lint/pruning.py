@@ -30,8 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from esper_lint.names import is_private_component
+from esper_lint.patterns import MARKER_BYTES, PRIVATE_AFTER_DOT_SOURCE
 
-_MARKER_LINE = re.compile(rb"private[ \t]+api", re.I)
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.M)
 _BOM = b"\xef\xbb\xbf"
 _INDENT = re.compile(rb"[ \t\f]*")
@@ -69,11 +69,19 @@ class _Facts:
 
 def reduce_source(raw: bytes, tree: ast.Module, roots: Sequence[str]) -> Reduction:
     """Decide whether `raw` (which CPython parsed into `tree`) can yield findings, and cut it down."""
-    marker_lines = _marker_lines(raw)
-    statements, candidates, reportable = _read(tree, roots, marker_lines, (raw, _line_starts(raw)))
+    bom = raw.startswith(_BOM)
+    text = raw[len(_BOM) :] if bom else raw  # CPython's lines and columns start after a BOM
+    lines = text.splitlines(keepends=True)
+    marker_lines = _marker_lines(text, lines)
+    starts = [0, *itertools.accumulate(map(len, lines))]
+    statements, candidates, reportable = _read(tree, roots, marker_lines, (text, starts))
     if not reportable:
         return Reduction(False, raw)
-    return Reduction(True, _cut(raw, statements, candidates, marker_lines))
+    if not _offsets_match_bytes(text):
+        return Reduction(True, raw)
+    if not _Cutter(lines, candidates, marker_lines).body(statements, reducible=True, module=True):
+        return Reduction(True, raw)
+    return Reduction(True, (_BOM if bom else b"") + b"".join(lines))
 
 
 def may_reference(tree: ast.Module, roots: Sequence[str]) -> bool:
@@ -94,14 +102,7 @@ def _read(
 
 # Text that may put a private chain, a `getattr` string or a binding inside an expression: a line
 # without any of it needs no expression walk, only its statement's own binding targets.
-_HOT = re.compile(
-    rb"\.(?:[ \t\f\r\n]|\\(?=[\r\n])|#[^\r\n]*(?=[\r\n]))*_|getattr|\blambda\b|\bfor\b|:=|\bcase\b"
-)
-
-
-def _line_starts(raw: bytes) -> list[int]:
-    """Byte offset where each line starts, and one past the end."""
-    return [0, *itertools.accumulate(map(len, raw.splitlines(keepends=True)))]
+_HOT = re.compile(PRIVATE_AFTER_DOT_SOURCE + rb"|getattr|\blambda\b|\bfor\b|:=|\bcase\b")
 
 
 class _Reader:
@@ -172,8 +173,8 @@ class _Reader:
         raw, starts = self.text
         body = getattr(node, "body", None)
         # Through the body's first line: the header may end on it (`def f() -> T: ...`).
-        last = _first_line(body[0]) if body else (node.end_lineno or node.lineno)
-        first = _first_line(node)
+        last = first_line(body[0]) if body else (node.end_lineno or node.lineno)
+        first = first_line(node)
         if not first <= last < len(starts):
             return False
         return _HOT.search(raw, starts[first - 1], starts[last]) is None
@@ -280,18 +281,6 @@ def _decide(statements: list[_Facts], candidates: set[str], marker_lines: list[i
     return reaches
 
 
-def _cut(raw: bytes, statements: list[_Facts], candidates: set[str], marker_lines: list[int]) -> bytes:
-    bom = raw.startswith(_BOM)
-    text = raw[len(_BOM) :] if bom else raw
-    if not _offsets_match_bytes(text):
-        return raw
-    lines = text.splitlines(keepends=True)
-    changed = _Cutter(lines, candidates, marker_lines).body(statements, reducible=True, module=True)
-    if not changed:
-        return raw
-    return (_BOM if bom else b"") + b"".join(lines)
-
-
 def _offsets_match_bytes(text: bytes) -> bool:
     """`ast` columns are UTF-8 byte offsets: only a UTF-8 file's bytes can be cut by them."""
     try:
@@ -329,10 +318,10 @@ class _Cutter:
 
     def _replaceable(self, statements: list[_Facts], index: int) -> bool:
         node = statements[index].node
-        first, last = _first_line(node), node.end_lineno or node.lineno
+        first, last = first_line(node), node.end_lineno or node.lineno
         if index > 0 and (statements[index - 1].node.end_lineno or 0) >= first:
             return False  # `a; b` on one line
-        if index + 1 < len(statements) and _first_line(statements[index + 1].node) <= last:
+        if index + 1 < len(statements) and first_line(statements[index + 1].node) <= last:
             return False
         line = self.lines[first - 1]
         indent = _INDENT.match(line).end()  # type: ignore[union-attr]
@@ -362,7 +351,7 @@ class _Cutter:
         return False
 
     def _replace(self, node: ast.stmt) -> None:
-        first, last = _first_line(node), node.end_lineno or node.lineno
+        first, last = first_line(node), node.end_lineno or node.lineno
         line = self.lines[first - 1]
         indent = line[: _INDENT.match(line).end()]  # type: ignore[union-attr]
         self.lines[first - 1] = indent + b"pass" + _line_end(line)
@@ -385,8 +374,8 @@ class _Cutter:
         fields = _HEADER_FIELDS.get(type(node))
         last = node.end_lineno or node.lineno
         if fields is not None:  # a definition: only its header, up to its body
-            last = _first_line(node.body[0])  # type: ignore[attr-defined]  # (it may end there)
-        if self._documentation_nearby(_first_line(node), last):
+            last = first_line(node.body[0])  # type: ignore[attr-defined]  # (it may end there)
+        if self._documentation_nearby(first_line(node), last):
             return False
         spans: list[ast.expr] = []
         protected: set[int] = set()
@@ -571,7 +560,8 @@ def _is_docstring(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
-def _first_line(node: ast.stmt) -> int:
+def first_line(node: ast.stmt) -> int:
+    """A statement's first line: its first decorator's, if it has any."""
     decorators = getattr(node, "decorator_list", None)
     return min(node.lineno, *(d.lineno for d in decorators)) if decorators else node.lineno
 
@@ -584,16 +574,16 @@ def _line_end(line: bytes) -> bytes:
     return b""
 
 
-def _marker_lines(raw: bytes) -> list[int]:
-    if not _MARKER_LINE.search(raw):
+def _marker_lines(text: bytes, lines: list[bytes]) -> list[int]:
+    if not MARKER_BYTES.search(text):
         return []
-    return [number for number, line in enumerate(raw.splitlines(), start=1) if _MARKER_LINE.search(line)]
+    return [number for number, line in enumerate(lines, start=1) if MARKER_BYTES.search(line)]
 
 
 def _has_marker(node: ast.stmt, marker_lines: list[int]) -> bool:
     if not marker_lines:
         return False
-    first = _first_line(node)
+    first = first_line(node)
     position = bisect.bisect_left(marker_lines, first)
     return position < len(marker_lines) and marker_lines[position] <= (node.end_lineno or node.lineno)
 
