@@ -167,3 +167,37 @@ def test_precheck_second_stage_follows_aliases_conservatively() -> None:
         b"import torch\ndef f(:\n    obj._x\n",  # unparsable: left to the full parser
     ):
         assert may_report(source, roots), source
+
+
+def test_cyclic_collector_is_paused_only_while_a_file_is_analysed() -> None:
+    """The engine pauses CPython's cyclic collector per file (it is a sixth of the CPU time) and
+    must hand it back as it found it, including to a host such as flake8 that disabled it."""
+    import gc
+
+    source = "import torch\nx = torch._foreach_norm(y)\n"
+    assert gc.isenabled()
+    assert findings(source) == [(2, 5, "ESP101", "torch._foreach_norm")]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert findings(source) == [(2, 5, "ESP101", "torch._foreach_norm")]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_cycles_left_by_an_analysis_are_freed_once_the_collector_resumes() -> None:
+    """References and their statements point at each other: with the collector paused they
+    outlive the file, and the first collection afterwards must free every one of them."""
+    import gc
+
+    import libcst as cst
+
+    source = "import torch\n" + "".join(f"def f{i}(x):\n    return torch._foreach_norm(x)\n" for i in range(50))
+    gc.collect()
+    before = sum(isinstance(obj, cst.CSTNode) for obj in gc.get_objects())
+    for _ in range(5):
+        findings(source)
+    gc.collect()
+    after = sum(isinstance(obj, cst.CSTNode) for obj in gc.get_objects())
+    assert after <= before
