@@ -202,6 +202,10 @@ def single_file(args: argparse.Namespace, sample: Path) -> dict:
     }
     if shutil.which("esper-lint", path=str(Path(PYTHON).parent)):
         runs["esper-lint check one_file.py (console script)"] = [str(Path(PYTHON).parent / "esper-lint"), "check", "--exit-zero", "one_file.py"]
+    # `pip install` byte-compiles a package as it installs it; an editable install under
+    # PYTHONDONTWRITEBYTECODE never does, and would pay for compiling esper_lint on every run.
+    package = Path(__file__).resolve().parent.parent / "esper_lint"
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(package)], check=True)
     results = {}
     for label, command in runs.items():
         samples = [measure(command, work) for _ in range(args.repeat_single)]

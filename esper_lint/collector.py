@@ -217,30 +217,32 @@ def _own_comments(node: cst.CSTNode) -> list[cst.Comment]:
     compound = isinstance(node, cst.BaseCompoundStatement) or isinstance(
         node, (cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)
     )
-
-    def collect(current: cst.CSTNode, top: bool) -> None:
-        if isinstance(current, cst.Comment):
-            found.append(current)
-            return
-        for name in _all_fields(type(current)):
-            if top and name == "leading_lines":
-                continue
-            value = getattr(current, name)
-            if top and compound and name in _BODY_FIELDS:
-                if name == "body" and isinstance(value, cst.IndentedBlock):
-                    collect(value.header, False)
-                elif name == "body" and isinstance(value, cst.SimpleStatementSuite):
-                    collect(value, False)
-                continue
-            if isinstance(value, cst.CSTNode):
-                collect(value, False)
-            elif isinstance(value, (tuple, list)):
-                for item in value:
-                    if isinstance(item, cst.CSTNode):
-                        collect(item, False)
-
-    collect(node, True)
+    # A module-level helper, not a nested one: a recursive closure is a reference cycle that
+    # only the cyclic collector frees, once per statement.
+    _collect_comments(node, found, top=True, compound=compound)
     return found
+
+
+def _collect_comments(current: cst.CSTNode, found: list[cst.Comment], *, top: bool = False, compound: bool = False) -> None:
+    if isinstance(current, cst.Comment):
+        found.append(current)
+        return
+    for name in _all_fields(type(current)):
+        if top and name == "leading_lines":
+            continue
+        value = getattr(current, name)
+        if top and compound and name in _BODY_FIELDS:
+            if name == "body" and isinstance(value, cst.IndentedBlock):
+                _collect_comments(value.header, found)
+            elif name == "body" and isinstance(value, cst.SimpleStatementSuite):
+                _collect_comments(value, found)
+            continue
+        if isinstance(value, cst.CSTNode):
+            _collect_comments(value, found)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    _collect_comments(item, found)
 
 
 def _is_type_checking_test(test: cst.BaseExpression) -> bool:

@@ -11,7 +11,6 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -165,6 +164,8 @@ def run_files(
     # idle while it finishes.
     tasks.sort(key=lambda task: _size(task[0]), reverse=True)
     chunk = max(1, min(16, len(tasks) // (workers * 32)))
+    from concurrent.futures import ProcessPoolExecutor  # only here: a pre-commit run of a few files never pays for it
+
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for raw_path, analysis, error in pool.map(_analyse_one, tasks, chunksize=chunk):
             yield FileOutcome(Path(raw_path), analysis, error)
