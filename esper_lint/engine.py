@@ -88,7 +88,9 @@ def _analyse(source: bytes | str, path: str, config: Config, with_references: bo
             return analysis
         if reduction.source is not raw:
             reduced = reduction.source.decode("utf-8") if isinstance(source, str) else reduction.source
-            return _on_big_stack(_analyse_parsed, analysis, reduced, raw, path, config, with_references, tree, source)
+            if len(raw) >= _KEEP_TREE_BELOW:
+                tree = None  # the last reference: libcst's tree will not have to share memory with it
+            return _on_big_stack(_analyse_parsed, analysis, reduced, raw, path, config, with_references, tree, source, True)
     # A forced analysis places findings by generating the whole module: the reference the fast
     # placement is tested against.
     return _on_big_stack(_analyse_parsed, analysis, source, raw, path, config, with_references, None if force else tree)
@@ -103,13 +105,16 @@ def _analyse_parsed(
     with_references: bool,
     tree: ast.Module | None = None,
     original: bytes | str | None = None,
+    reparse: bool = False,
 ) -> Analysis:
+    """`tree`: CPython's tree of `source`, which places statements; `reparse`: without one, parse
+    `source` again with CPython should a finding need placing."""
     try:
         module = _parse_unvalidated(source)
     except Exception as exc:  # libcst raises assorted errors on odd bytes; each is a clear ESP001
         if original is not None:
             # The reduction is built to parse; should it ever not, the whole file is judged.
-            return _analyse_parsed(analysis, original, raw, path, config, with_references, tree)
+            return _analyse_parsed(analysis, original, raw, path, config, with_references, tree, None, reparse)
         analysis.findings.append(_parse_failure(path, raw, exc))
         return _filtered(analysis, config)
     analysis.parsed = True
@@ -119,6 +124,8 @@ def _analyse_parsed(
             anchors = [verdict.anchor for verdict in verdicts]
             if with_references:
                 anchors.extend(item.reference.anchor for item in judged)
+            if tree is None and reparse and anchors:
+                tree = _statement_tree(source)
             starts = _anchor_starts(module, collection, anchors, tree, source) if anchors else {}
     except RecursionError:
         analysis.findings.append(_unparsable(path, 1, 1, "the code is nested too deeply to analyse"))
@@ -155,6 +162,16 @@ def _anchor_starts(
             if found is not None:
                 return found
     return node_starts(module, anchors)
+
+
+def _statement_tree(source: bytes | str) -> ast.Module | None:
+    """CPython's tree of a reduced text: it keeps the statements and lines of the original."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return compile(source, "<reduced>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None  # then positions come from generating the module
 
 
 def _text_of(source: bytes | str) -> str | None:
@@ -198,6 +215,11 @@ def _statement_with_comment(collection: Collection, comment: cst.CSTNode) -> Sta
 # through it first, and libcst then runs on a thread whose stack has room for anything CPython took.
 _BIG_STACK = 512 * 1024 * 1024
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+# From this size on, a file's CPython tree is dropped before libcst parses its reduced text, and
+# the reduced text (the same statements on the same lines) is parsed again by CPython to place the
+# findings: torch's largest file (1.4 MB) needs 86 MB for the one tree and 117 MB for the other,
+# and parsing the reduced text again costs a fraction of the first parse.
+_KEEP_TREE_BELOW = 256 * 1024
 _NESTING_MESSAGES = ("too many nested parentheses", "too many levels of indentation", "too complex")
 
 

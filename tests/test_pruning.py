@@ -10,10 +10,20 @@ import libcst as cst
 import pytest
 
 from esper_lint.config import Config
+from esper_lint import engine
 from esper_lint.engine import analyse_source
 from esper_lint.pruning import reduce_source
 
 CONFIG = Config()
+
+
+@pytest.fixture(params=["tree kept", "reduced text parsed again"])
+def tree_placement(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the engine places findings: with the file's CPython tree, or (for big files) with
+    a CPython parse of the reduced text after the first tree was dropped."""
+    if request.param != "tree kept":
+        monkeypatch.setattr(engine, "_KEEP_TREE_BELOW", 0)
+    return str(request.param)
 
 
 def reduced(source: str) -> str:
@@ -163,12 +173,33 @@ def test_documentation_comments_inside_a_statement_are_never_thinned_away() -> N
         "import torch\nx = [\n    1,\n    torch._C,\n]\r\ny = 2\r\n",
     ],
 )
-def test_positions_match_the_whole_file_analysis(source: str) -> None:
+def test_positions_match_the_whole_file_analysis(source: str, tree_placement: str) -> None:
     raw = source.encode("latin-1" if "latin-1" in source else "utf-8")
     usual = analyse_source(raw, "f.py", CONFIG, with_references=True)
     full = analyse_source(raw, "f.py", CONFIG, with_references=True, force=True)
     assert usual.references and usual.references == full.references
     assert usual.findings == full.findings
+
+
+def test_a_big_file_is_placed_by_parsing_its_reduced_text_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the size limit the first CPython tree is not kept while libcst parses: the reduced
+    text (same statements, same lines) is parsed again, and the positions are the same."""
+    body = "".join(f"def helper_{i}(values):\n    return sorted(values)[{i}]\n\n" for i in range(6000))
+    source = f"import torch\n{body}def norms(xs):\n    return torch._foreach_norm(xs)\n"
+    assert len(source) > engine._KEEP_TREE_BELOW
+    parsed_again: list[bytes | str] = []
+    original = engine._statement_tree
+
+    def spy(text: bytes | str) -> ast.Module | None:
+        parsed_again.append(text)
+        return original(text)
+
+    monkeypatch.setattr(engine, "_statement_tree", spy)
+    usual = analyse_source(source.encode(), "big.py", CONFIG, with_references=True)
+    assert len(parsed_again) == 1 and b"sorted" not in parsed_again[0]  # the reduced text, not the file
+    assert [(f.line, f.column, f.name) for f in usual.findings] == [(source.count("\n"), 12, "torch._foreach_norm")]
+    full = analyse_source(source.encode(), "big.py", CONFIG, with_references=True, force=True)
+    assert usual.findings == full.findings and usual.references == full.references
 
 
 def test_parsing_skips_libcst_validation_only_while_parsing() -> None:
@@ -213,7 +244,7 @@ ADVERSARIAL = [
 
 
 @pytest.mark.parametrize("source", ADVERSARIAL)
-def test_the_reduction_is_invisible_on_tricky_code(source: str) -> None:
+def test_the_reduction_is_invisible_on_tricky_code(source: str, tree_placement: str) -> None:
     for config in (CONFIG, Config(documentation_scope="statement")):
         usual = analyse_source(source.encode(), "f.py", config, with_references=True)
         full = analyse_source(source.encode(), "f.py", config, with_references=True, force=True)
