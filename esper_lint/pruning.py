@@ -35,6 +35,7 @@ from esper_lint.patterns import MARKER_BYTES, PRIVATE_AFTER_DOT_SOURCE
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.M)
 _BOM = b"\xef\xbb\xbf"
 _INDENT = re.compile(rb"[ \t\f]*")
+_JOINABLE_ENDS = (b"\n", b"\r\n")  # libcst does not give back a continuation before a lone CR as it read it
 _STATEMENT_LISTS = ("body", "orelse", "finalbody")
 _NAMED_KINDS = tuple(
     getattr(ast, kind) for kind in ("MatchAs", "MatchStar", "TypeVar", "ParamSpec", "TypeVarTuple") if hasattr(ast, kind)
@@ -354,9 +355,18 @@ class _Cutter:
         first, last = first_line(node), node.end_lineno or node.lineno
         line = self.lines[first - 1]
         indent = line[: _INDENT.match(line).end()]  # type: ignore[union-attr]
-        self.lines[first - 1] = indent + b"pass" + _line_end(line)
+        ends = [_line_end(self.lines[number]) for number in range(first - 1, last)]
+        if last > first and all(end in _JOINABLE_ENDS for end in ends):
+            # One logical line, `pass \` joined to its empty continuation lines: libcst then
+            # builds one statement, not a blank-line node for every line it spanned.
+            self.lines[first - 1] = indent + b"pass \\" + ends[0]
+            for number in range(first, last - 1):
+                self.lines[number] = b"\\" + ends[number - first + 1]
+            self.lines[last - 1] = ends[-1]
+            return
+        self.lines[first - 1] = indent + b"pass" + ends[0]
         for number in range(first, last):
-            self.lines[number] = _line_end(self.lines[number])
+            self.lines[number] = ends[number - first + 1]
 
 
     # ------------------------------------------------------------- inside a kept simple statement

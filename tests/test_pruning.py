@@ -65,11 +65,21 @@ def test_unrelated_statements_become_pass_and_lines_stay() -> None:
     assert lines[0] == '"""Module docstring."""'  # a __future__ import may only follow it
     assert lines[1] == "from __future__ import annotations"
     assert lines[2] == "pass"  # `import os` binds nothing torch
-    assert lines[6] == "pass" and lines[7:9] == ["", ""]  # the whole unrelated function
+    # the whole unrelated function: one logical line, so libcst builds one node for it
+    assert lines[6:9] == ["pass \\", "\\", ""]
     assert lines[12] == "    pass"
     assert lines[13] == "    return torch._foreach_norm(xs)"
     compile(text, "reduced.py", "exec")
     assert_same_findings(source)
+
+
+def test_a_replaced_statement_keeps_its_blank_lines_where_a_continuation_is_unsafe() -> None:
+    lone_cr = "import torch\rdef unrelated():\r    return 1\rtorch._C\r"
+    assert reduced(lone_cr).split("\r")[1:3] == ["pass", ""]
+    no_final_newline = "import torch\ntorch._C\ndef unrelated():\n    return 1"
+    assert reduced(no_final_newline).split("\n")[2:] == ["pass", ""]
+    for source in (lone_cr, no_final_newline):
+        assert_same_findings(source)
 
 
 def test_nothing_reportable_when_no_private_name_hangs_off_torch() -> None:
