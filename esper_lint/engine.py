@@ -15,14 +15,14 @@ import re
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import libcst as cst
 
 from esper_lint import catalog
+from esper_lint.big_stack import BigStackRunner
 from esper_lint.collector import Collection, ReferenceCollector, Statement
 from esper_lint.config import Config
 from esper_lint.documentation import JudgedReference, Verdict, judge
@@ -90,10 +90,10 @@ def _analyse(source: bytes | str, path: str, config: Config, with_references: bo
             reduced = reduction.source.decode("utf-8") if isinstance(source, str) else reduction.source
             if len(raw) >= _KEEP_TREE_BELOW:
                 tree = None  # the last reference: libcst's tree will not have to share memory with it
-            return _on_big_stack(_analyse_parsed, analysis, reduced, raw, path, config, with_references, tree, source, True)
+            return _big_stack.call(_analyse_parsed, analysis, reduced, raw, path, config, with_references, tree, source, True)
     # A forced analysis places findings by generating the whole module: the reference the fast
     # placement is tested against.
-    return _on_big_stack(_analyse_parsed, analysis, source, raw, path, config, with_references, None if force else tree)
+    return _big_stack.call(_analyse_parsed, analysis, source, raw, path, config, with_references, None if force else tree)
 
 
 def _analyse_parsed(
@@ -267,34 +267,7 @@ def _cycle_collection_paused() -> Iterator[None]:
                 gc.enable()
 
 
-_T = TypeVar("_T")
-
-
-def _on_big_stack(function: Callable[..., _T], *args: object) -> _T:
-    """Run `function` on a thread with a large C stack (only the pages it touches are committed)."""
-    outcome: list[Any] = []
-
-    def target() -> None:
-        try:
-            outcome.append((True, function(*args)))
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome.append((False, exc))
-
-    with _stack_size_lock:
-        previous = threading.stack_size(_BIG_STACK)
-        try:
-            worker = threading.Thread(target=target, name="esper-lint-parse", daemon=True)
-            worker.start()
-        finally:
-            threading.stack_size(previous)
-    worker.join()
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
-
-
-_stack_size_lock = threading.Lock()
+_big_stack = BigStackRunner(_BIG_STACK)
 
 
 @contextmanager
