@@ -184,7 +184,9 @@ class Statement:
     doc_scope: tuple[int, ...]
     scope: Scope
     above: Sequence[cst.EmptyLine]
-    references: list[Reference] = field(default_factory=list)
+    # Names only: a list of its Reference objects, which point back here, would make every
+    # analysed tree a reference cycle that only the cyclic collector frees.
+    reference_names: list[str] = field(default_factory=list)
     private_count: int = 0
 
     def comment_lines(self) -> list[CommentLine]:
@@ -369,7 +371,7 @@ class ReferenceCollector:
             typing_only=self._typing_only,
             guarded=any(covers(guard, name) for guard in self._guards),
         )
-        statement.references.append(reference)
+        statement.reference_names.append(name)
         self.references.append(reference)
 
     def _new_statement(self, node: cst.CSTNode, key: tuple[int, ...], above: Sequence[cst.EmptyLine]) -> Statement:

@@ -48,9 +48,9 @@ def judge(
     # Without the marker text anywhere in the file no statement can carry a documentation block.
     blocks = _documentation_blocks(collection.statements, roots) if marker_present else {}
     valid_documents = [
-        (statement, {reference.name for reference in statement.references})
+        (statement, set(statement.reference_names))
         for statement, block in blocks.items()
-        if block.valid and statement.references
+        if block.valid and statement.reference_names
     ]
     verdicts: list[Verdict] = []
     judged: list[JudgedReference] = []

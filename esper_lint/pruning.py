@@ -75,12 +75,12 @@ def reduce_source(raw: bytes, tree: ast.Module, roots: Sequence[str]) -> Reducti
     lines = text.splitlines(keepends=True)
     marker_lines = _marker_lines(text, lines)
     starts = [0, *itertools.accumulate(map(len, lines))]
-    statements, candidates, reportable = _read(tree, roots, marker_lines, (text, starts))
+    statements, candidates, reportable = _read(tree, roots, marker_lines, _hot_line_counts(text, starts))
     if not reportable:
         return Reduction(False, raw)
     if not _offsets_match_bytes(text):
         return Reduction(True, raw)
-    if not _Cutter(lines, candidates, marker_lines).body(statements, reducible=True, module=True):
+    if not _Cutter(lines, candidates, marker_lines, b"\r" not in text).body(statements, reducible=True, module=True):
         return Reduction(True, raw)
     return Reduction(True, (_BOM if bom else b"") + b"".join(lines))
 
@@ -91,9 +91,9 @@ def may_reference(tree: ast.Module, roots: Sequence[str]) -> bool:
 
 
 def _read(
-    tree: ast.Module, roots: Sequence[str], marker_lines: list[int], text: tuple[bytes, list[int]] | None = None
+    tree: ast.Module, roots: Sequence[str], marker_lines: list[int], hot_counts: list[int] | None = None
 ) -> tuple[list[_Facts], set[str], bool]:
-    reader = _Reader({root.split(".")[0] for root in roots}, text)
+    reader = _Reader({root.split(".")[0] for root in roots}, hot_counts)
     statements = reader.body(tree.body)
     # The resolver never takes `self` for torch, so neither its bindings nor its chains matter.
     candidates = reader.candidates() - {"self"}
@@ -106,10 +106,23 @@ def _read(
 _HOT = re.compile(PRIVATE_AFTER_DOT_SOURCE + rb"|getattr|\blambda\b|\bfor\b|:=|\bcase\b")
 
 
+def _hot_line_counts(text: bytes, starts: list[int]) -> list[int]:
+    """counts[n]: how many of lines 1..n some `_HOT` match touches (a match may span lines).
+
+    One scan of the file, then a statement's lines are tested in constant time. Every line a
+    match touches counts, so a statement is never quieter than a search of its own lines finds."""
+    touched = bytearray(len(starts))  # by line number; index 0 stands for "before line 1"
+    for match in _HOT.finditer(text):
+        first = bisect.bisect_right(starts, match.start())
+        last = bisect.bisect_right(starts, match.end() - 1)
+        touched[first : last + 1] = b"\x01" * (last - first + 1)
+    return list(itertools.accumulate(touched))
+
+
 class _Reader:
-    def __init__(self, heads: set[str], text: tuple[bytes, list[int]] | None = None) -> None:
+    def __init__(self, heads: set[str], hot_counts: list[int] | None = None) -> None:
         self.heads = heads
-        self.text = text  # the source and its line starts, when the quiet path may be taken
+        self.hot_counts = hot_counts  # see `_hot_line_counts`; None: the quiet path is never taken
         self.seeds = set(heads)
         self.flows: list[tuple[set[str], list[str]]] = []  # (bases of an assigned chain, names it binds)
         self.private_import = False
@@ -169,16 +182,16 @@ class _Reader:
 
     def _quiet(self, node: ast.stmt) -> bool:
         """Whether no line of the statement's own code (its header, for a compound) is hot."""
-        if self.text is None or type(node) not in _QUIET_KINDS:
+        counts = self.hot_counts
+        if counts is None or type(node) not in _QUIET_KINDS:
             return False
-        raw, starts = self.text
         body = getattr(node, "body", None)
         # Through the body's first line: the header may end on it (`def f() -> T: ...`).
         last = first_line(body[0]) if body else (node.end_lineno or node.lineno)
         first = first_line(node)
-        if not first <= last < len(starts):
+        if not 1 <= first <= last < len(counts):
             return False
-        return _HOT.search(raw, starts[first - 1], starts[last]) is None
+        return counts[last] == counts[first - 1]
 
     def _import(self, node: ast.Import | ast.ImportFrom, facts: _Facts) -> bool:
         """Read an import; True when it must stay whatever it binds: it imports from a root (a
@@ -295,10 +308,11 @@ def _offsets_match_bytes(text: bytes) -> bool:
 
 
 class _Cutter:
-    def __init__(self, lines: list[bytes], candidates: set[str], marker_lines: list[int]) -> None:
+    def __init__(self, lines: list[bytes], candidates: set[str], marker_lines: list[int], lf_only: bool) -> None:
         self.lines = lines
         self.candidates = candidates
         self.marker_lines = marker_lines
+        self.lf_only = lf_only  # every line but perhaps the last ends in a plain b"\n"
 
     def body(self, statements: list[_Facts], *, reducible: bool, module: bool = False) -> bool:
         changed = False
@@ -353,20 +367,20 @@ class _Cutter:
 
     def _replace(self, node: ast.stmt) -> None:
         first, last = first_line(node), node.end_lineno or node.lineno
-        line = self.lines[first - 1]
-        indent = line[: _INDENT.match(line).end()]  # type: ignore[union-attr]
-        ends = [_line_end(self.lines[number]) for number in range(first - 1, last)]
-        if last > first and all(end in _JOINABLE_ENDS for end in ends):
-            # One logical line, `pass \` joined to its empty continuation lines: libcst then
-            # builds one statement, not a blank-line node for every line it spanned.
-            self.lines[first - 1] = indent + b"pass \\" + ends[0]
-            for number in range(first, last - 1):
-                self.lines[number] = b"\\" + ends[number - first + 1]
-            self.lines[last - 1] = ends[-1]
+        lines = self.lines
+        indent = lines[first - 1][: _INDENT.match(lines[first - 1]).end()]  # type: ignore[union-attr]
+        # Several lines become one logical line, `pass \` joined to its emptied continuation
+        # lines: libcst then builds one statement, not a blank-line node for every line.
+        if last > first and self.lf_only and lines[last - 1].endswith(b"\n"):
+            lines[first - 1] = indent + b"pass \\\n"
+            lines[first : last - 1] = [b"\\\n"] * (last - first - 1)
+            lines[last - 1] = b"\n"
             return
-        self.lines[first - 1] = indent + b"pass" + ends[0]
+        ends = [_line_end(lines[number]) for number in range(first - 1, last)]
+        joined = last > first and all(end in _JOINABLE_ENDS for end in ends)
+        lines[first - 1] = indent + (b"pass \\" if joined else b"pass") + ends[0]
         for number in range(first, last):
-            self.lines[number] = ends[number - first + 1]
+            lines[number] = (b"\\" if joined and number < last - 1 else b"") + ends[number - first + 1]
 
 
     # ------------------------------------------------------------- inside a kept simple statement

@@ -68,7 +68,7 @@ def block_lines(names: Sequence[str], since: str | None, fallback: Sequence[str]
 
 
 def plan_block(statement: Statement, index: TorchIndex, roots: Sequence[str]) -> PlannedBlock:
-    names = list(dict.fromkeys(reference.name for reference in statement.references))
+    names = list(dict.fromkeys(statement.reference_names))
     releases = [first_release(index, name) for name in names]
     since = _latest([r for r in releases if r is not None]) if all(releases) else None
     fallback: list[str] | None = []
