@@ -28,6 +28,7 @@ from esper_lint.config import Config
 from esper_lint.documentation import JudgedReference, Verdict, judge
 from esper_lint.findings import Finding
 from esper_lint.knowledge import TorchKnowledge
+from esper_lint.memory import release_free_memory
 from esper_lint.patterns import MARKER_BYTES
 from esper_lint.positions import node_starts, starts_within_statements, statement_lines
 from esper_lint.precheck import bytes_may_reference
@@ -65,7 +66,10 @@ def analyse_source(
 
     `force`: judge the whole file, whatever the pre-check and the reduction would say."""
     with _cycle_collection_paused():
-        return _analyse(source, path, config, with_references, force)
+        analysis = _analyse(source, path, config, with_references, force)
+    if len(source) >= _KEEP_TREE_BELOW:
+        release_free_memory()
+    return analysis
 
 
 def _analyse(source: bytes | str, path: str, config: Config, with_references: bool, force: bool) -> Analysis:
@@ -215,10 +219,11 @@ def _statement_with_comment(collection: Collection, comment: cst.CSTNode) -> Sta
 # through it first, and libcst then runs on a thread whose stack has room for anything CPython took.
 _BIG_STACK = 512 * 1024 * 1024
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-# From this size on, a file's CPython tree is dropped before libcst parses its reduced text, and
-# the reduced text (the same statements on the same lines) is parsed again by CPython to place the
-# findings: torch's largest file (1.4 MB) needs 86 MB for the one tree and 117 MB for the other,
-# and parsing the reduced text again costs a fraction of the first parse.
+# From this size on, a file's CPython tree is dropped before libcst parses its reduced text, the
+# reduced text (the same statements on the same lines) is parsed again by CPython to place the
+# findings, and the memory freed afterwards goes back to the system (`memory.py`). Torch's largest
+# file (1.4 MB) needs 86 MB for the one tree and 117 MB for the other, and parsing the reduced text
+# again costs a fraction of the first parse.
 _KEEP_TREE_BELOW = 256 * 1024
 _NESTING_MESSAGES = ("too many nested parentheses", "too many levels of indentation", "too complex")
 

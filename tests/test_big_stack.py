@@ -69,3 +69,15 @@ def test_a_forked_child_starts_its_own_thread() -> None:
     found = results.get(timeout=60)
     child.join(timeout=60)
     assert child.exitcode == 0 and found == [(2, "ESP101")]
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or __import__("platform").libc_ver()[0] != "glibc",
+    reason="malloc_trim is glibc's",
+)
+def test_freed_memory_is_handed_back_through_glibc() -> None:
+    from esper_lint import memory
+
+    memory.release_free_memory()
+    memory.release_free_memory()  # looked up once, then reused
+    assert memory._trim is not None and memory._looked_up
