@@ -12,7 +12,8 @@ A name may hold a torch value when it is a root, is imported from one, or is ass
 scope-insensitive, to a fixed point, so a superset of what the resolver can ever bind to torch.
 The handlers of a kept `try` stay whole: the try/except fallback compares what they bind.
 
-Every other statement becomes `pass` at its own indentation, its remaining lines left empty. Each
+Every other statement becomes `pass` at its own indentation, its remaining lines emptied and
+joined to it by backslashes (one logical line: libcst builds one node, not one per line). Each
 body keeps its number of statements and each kept statement its lines, columns and comments, so
 statement keys, documentation blocks, scope coverage and positions are those of the full file.
 A compound statement followed by comment or blank lines indented deeper than itself is not
