@@ -36,7 +36,7 @@ from esper_lint.patterns import MARKER_BYTES, PRIVATE_AFTER_DOT_SOURCE
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.M)
 _BOM = b"\xef\xbb\xbf"
 _INDENT = re.compile(rb"[ \t\f]*")
-_JOINABLE_ENDS = (b"\n", b"\r\n")  # libcst does not give back a continuation before a lone CR as it read it
+_LONE_CR = re.compile(rb"\r(?!\n)")
 _STATEMENT_LISTS = ("body", "orelse", "finalbody")
 _NAMED_KINDS = tuple(
     getattr(ast, kind) for kind in ("MatchAs", "MatchStar", "TypeVar", "ParamSpec", "TypeVarTuple") if hasattr(ast, kind)
@@ -79,7 +79,8 @@ def reduce_source(raw: bytes, tree: ast.Module, roots: Sequence[str]) -> Reducti
     statements, candidates, reportable = _read(tree, roots, marker_lines, _hot_line_counts(text, starts))
     if not reportable:
         return Reduction(False, raw)
-    if not _offsets_match_bytes(text):
+    if not _offsets_match_bytes(text) or (b"\r" in text and _LONE_CR.search(text)):
+        # An emptied line after a lone CR would join it into one CRLF line break.
         return Reduction(True, raw)
     if not _Cutter(lines, candidates, marker_lines, b"\r" not in text).body(statements, reducible=True, module=True):
         return Reduction(True, raw)
@@ -378,7 +379,7 @@ class _Cutter:
             lines[last - 1] = b"\n"
             return
         ends = [_line_end(lines[number]) for number in range(first - 1, last)]
-        joined = last > first and all(end in _JOINABLE_ENDS for end in ends)
+        joined = last > first and ends[-1] != b""  # a backslash may not end the file
         lines[first - 1] = indent + (b"pass \\" if joined else b"pass") + ends[0]
         for number in range(first, last):
             lines[number] = (b"\\" if joined and number < last - 1 else b"") + ends[number - first + 1]

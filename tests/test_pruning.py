@@ -74,12 +74,27 @@ def test_unrelated_statements_become_pass_and_lines_stay() -> None:
 
 
 def test_a_replaced_statement_keeps_its_blank_lines_where_a_continuation_is_unsafe() -> None:
-    lone_cr = "import torch\rdef unrelated():\r    return 1\rtorch._C\r"
-    assert reduced(lone_cr).split("\r")[1:3] == ["pass", ""]
     no_final_newline = "import torch\ntorch._C\ndef unrelated():\n    return 1"
     assert reduced(no_final_newline).split("\n")[2:] == ["pass", ""]
-    for source in (lone_cr, no_final_newline):
+    crlf = no_final_newline.replace("\n", "\r\n") + "\r\n"
+    assert reduced(crlf).split("\r\n")[2:] == ["pass \\", "", ""]
+    for source in (no_final_newline, crlf):
         assert_same_findings(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\rdef unrelated():\r    return 1\rtorch._C\r",
+        # found by the fuzz suite: emptying `yield\n` after `\\\r` made one CRLF of two line breaks
+        "class A:\n def A(): A =\\\n\\\ryield\ntorch._foreach_norm(xs)\n",
+        "class A:\n def A(): A =\\\r\\\nyield\ntorch._C  # Private API, since PyTorch 1.0; fallback: None\n",
+    ],
+)
+def test_files_with_a_lone_cr_are_not_reduced(source: str) -> None:
+    raw = source.encode()
+    assert reduce_source(raw, ast.parse(raw), CONFIG.roots).source is raw
+    assert_same_findings(source)
 
 
 def test_nothing_reportable_when_no_private_name_hangs_off_torch() -> None:
