@@ -50,6 +50,19 @@ def test_flake8_reports_the_same_findings_as_the_cli_on_the_fixtures() -> None:
     assert expected and got == expected
 
 
+def test_flake8_in_parallel_reports_what_a_serial_run_reports() -> None:
+    # flake8 forks workers only when it has more than one file; the fixtures give it dozens.
+    paths = [str(p.relative_to(ROOT)) for p in fixture_paths() if p.name != "syntax_error.py"]
+    paths += ["fixtures/example"]
+    assert len(paths) > 2
+    fmt = "--format=%(path)s|%(row)d|%(col)d|%(code)s|%(text)s"
+    serial = flake8(fmt, "-j", "1", *paths, cwd=ROOT)
+    parallel = flake8(fmt, "-j", "2", *paths, cwd=ROOT)
+    assert serial.returncode == parallel.returncode == 1
+    assert "Traceback" not in parallel.stderr
+    assert serial.stdout.splitlines() and sorted(parallel.stdout.splitlines()) == sorted(serial.stdout.splitlines())
+
+
 def test_esper_options_from_flake8_config(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("import numpy as np\nnp._NoValue\n")
     (tmp_path / "setup.cfg").write_text("[flake8]\nesper-roots = torch,numpy\n")
