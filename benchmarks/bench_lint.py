@@ -24,13 +24,14 @@ Writes results.json, results.md and chart.png under --out (default .bench/, git-
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from torch_sources import torch_source_files
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = Path(os.environ.get("ESPER_BENCH_VENVS", "/work/bench-venvs"))
@@ -103,14 +104,6 @@ def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) ->
 
 
 # ---------------------------------------------------------------------------------------- corpora
-def torch_files() -> list[Path]:
-    spec = importlib.util.find_spec("torch")  # locates the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("torch is not installed in this interpreter: pip install torch==2.13.0")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    return sorted(p for p in root.rglob("*.py") if p.is_file())
-
-
 def downstream_files(out: Path, files: int) -> list[Path]:
     corpus = out / "corpus-downstream"
     stamp = corpus / ".complete"
@@ -319,7 +312,7 @@ def main() -> int:
         downstream = downstream_files(args.out, args.downstream_files)[: args.limit]
         results["corpora"]["downstream"] = run_corpus("downstream", downstream, args, tools)
     if args.corpus in ("torch", "both"):
-        results["corpora"]["torch"] = run_corpus("torch", torch_files()[: args.limit], args, tools)
+        results["corpora"]["torch"] = run_corpus("torch", torch_source_files()[: args.limit], args, tools)
     if not args.skip_single:
         sample = next((p for p in downstream if b"torch._" in p.read_bytes()), None) or Path(__file__)
         results["single"] = single_file(args, sample)

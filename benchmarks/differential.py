@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
 import sys
 import time
 from multiprocessing import Pool
@@ -27,6 +26,7 @@ from esper_lint.engine import analyse_source
 from esper_lint.patterns import MARKER_BYTES
 from esper_lint.precheck import bytes_may_reference
 from esper_lint.pruning import reduce_source
+from torch_sources import torch_source_files
 
 CONFIG = Config()
 
@@ -62,20 +62,13 @@ def compare(path: str) -> tuple[str, str | None, int, int]:
     return path, None, len(raw), given
 
 
-def torch_files() -> list[Path]:
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit("torch is not installed")
-    return sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*.py"))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--torch", action="store_true", help="the installed torch's own sources")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    files = torch_files() if args.torch else []
+    files = torch_source_files() if args.torch else []
     for path in args.paths:
         files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
     if not files:

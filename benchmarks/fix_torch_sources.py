@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
 import os
 import shutil
 import sys
@@ -38,13 +37,7 @@ from esper_lint.engine import analyse_source
 from esper_lint.fixes import fix_paths
 from esper_lint.fixing.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
 from esper_lint.fixing.safety import ast_dotted
-
-
-def torch_dir() -> Path:
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("torch is not installed in this environment")
-    return Path(next(iter(spec.submodule_search_locations)))
+from torch_sources import torch_package_dir
 
 
 def source_files(root: Path, sample: int | None) -> list[Path]:
@@ -143,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(*, sample: int | None = None, jobs: int | None = None, keep: Path | None = None, quiet: bool = False) -> int:
     say = (lambda *a: None) if quiet else print
-    root = torch_dir()
+    root = torch_package_dir()
     files = source_files(root, sample)
     workdir = Path(tempfile.mkdtemp(prefix="esper-fix-torch-")) if keep is None else keep
     try:

@@ -169,13 +169,9 @@ def _anchor_starts(
 
 
 def _statement_tree(source: bytes | str) -> ast.Module | None:
-    """CPython's tree of a reduced text: it keeps the statements and lines of the original."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return compile(source, "<reduced>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None  # then positions come from generating the module
+    """CPython's tree of a reduced text: it keeps the statements and lines of the original.
+    Should CPython refuse it, None: positions then come from generating the module."""
+    return _cpython_tree("<reduced>", source)[0]
 
 
 def _text_of(source: bytes | str) -> str | None:
@@ -228,7 +224,7 @@ _KEEP_TREE_BELOW = 256 * 1024
 _NESTING_MESSAGES = ("too many nested parentheses", "too many levels of indentation", "too complex")
 
 
-def _cpython_tree(path: str, raw: bytes) -> tuple[ast.Module | None, Finding | None]:
+def _cpython_tree(path: str, raw: bytes | str) -> tuple[ast.Module | None, Finding | None]:
     """CPython's tree, or ESP001 when CPython finds the code nested too deeply, or neither (a
     syntax error, which libcst then parses and words)."""
     try:

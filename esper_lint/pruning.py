@@ -79,10 +79,11 @@ def reduce_source(raw: bytes, tree: ast.Module, roots: Sequence[str]) -> Reducti
     statements, candidates, reportable = _read(tree, roots, marker_lines, _hot_line_counts(text, starts))
     if not reportable:
         return Reduction(False, raw)
-    if not _offsets_match_bytes(text) or (b"\r" in text and _LONE_CR.search(text)):
+    has_cr = b"\r" in text
+    if not _offsets_match_bytes(text) or (has_cr and _LONE_CR.search(text)):
         # An emptied line after a lone CR would join it into one CRLF line break.
         return Reduction(True, raw)
-    if not _Cutter(lines, candidates, marker_lines, b"\r" not in text).body(statements, reducible=True, module=True):
+    if not _Cutter(lines, candidates, marker_lines, lf_only=not has_cr).body(statements, reducible=True, module=True):
         return Reduction(True, raw)
     return Reduction(True, (_BOM if bom else b"") + b"".join(lines))
 
