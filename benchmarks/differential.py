@@ -23,9 +23,9 @@ import libcst as cst
 
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
-from esper_lint.patterns import MARKER_BYTES
-from esper_lint.precheck import bytes_may_reference
-from esper_lint.pruning import reduce_source
+from esper_lint.analysis.forms import MARKER_BYTES
+from esper_lint.fast.precheck import bytes_may_reference
+from esper_lint.fast.reduction import reduce_source
 from torch_sources import torch_source_files
 
 CONFIG = Config()

@@ -34,9 +34,9 @@ import libcst as cst
 
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
-from esper_lint.fixes import fix_paths
-from esper_lint.fixing.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
-from esper_lint.fixing.safety import ast_dotted
+from esper_lint.fix import fix_paths
+from esper_lint.fix.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
+from esper_lint.fix.safety import ast_dotted
 from torch_sources import torch_package_dir
 
 

@@ -1,5 +1,5 @@
 import sys
 
-from esper_lint.cli import main
+from esper_lint.frontends.cli import main
 
 sys.exit(main())

@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from esper_lint._toml import tomllib
-from esper_lint.resources import rules_dir
+from esper_lint.data import rules_dir, tomllib
 
 _FRONT_MATTER = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n", re.S)
 _CODE_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)

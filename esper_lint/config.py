@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from esper_lint._toml import tomllib
+from esper_lint.data import tomllib
 
 TABLE = "tool.esper-lint"
 DOCUMENTATION_SCOPES = ("scope", "statement")

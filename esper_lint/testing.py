@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from esper_lint.config import load_config
-from esper_lint.findings import Finding
-from esper_lint.gate import verify_paths
+from esper_lint.model import Finding
+from esper_lint.verify import verify_paths
 
 
 def missing_private_apis(*paths: str | Path, config: str | Path | None = None) -> list[Finding]:

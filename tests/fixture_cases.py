@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from esper_lint._toml import tomllib
+from esper_lint.data import tomllib
 from esper_lint.config import Config, config_from_table
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -68,6 +68,18 @@ UNPARSABLE = {
     ),
     # This one took minutes (super-linear in libcst) before the CPython nesting gate.
     "long_operator_chain": (b"import torch\nx = torch._x" + b" + 1" * 30000 + b"\n", "bad.py:", "nested too deeply"),
+    # `check` refused these, but `--fix`, `--diff` and fix_source() parsed them with libcst directly:
+    # SIGSEGV at 6,000 attribute accesses, and more than 300 s at 12,000.
+    "deep_attribute_chain": (
+        b"import torch\nx = torch._dynamo.disable" + b".a" * 6000 + b"\n",
+        "bad.py:1:1: ESP001",
+        "nested too deeply",
+    ),
+    "deeper_attribute_chain": (
+        b"import torch\nx = torch._dynamo.disable" + b".a" * 12000 + b"\n",
+        "bad.py:1:1: ESP001",
+        "nested too deeply",
+    ),
 }
 
 
@@ -81,6 +93,36 @@ def test_unparsable_file_is_esp001_and_the_run_goes_on(tmp_path: Path, case: str
     assert line.startswith(where) and reason in line, line
     assert NORMAL in result.stdout
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("mode", ["--fix", "--diff"])
+@pytest.mark.parametrize("case", sorted(UNPARSABLE))
+def test_fix_and_diff_leave_an_unparsable_file_alone(tmp_path: Path, case: str, mode: str) -> None:
+    """The fixer parses through the same guard as `check`: the bad file is left byte for byte, and
+    the normal file beside it is still fixed (or shown)."""
+    content = UNPARSABLE[case][0]
+    bad = with_normal_file(tmp_path) / "bad.py"
+    bad.write_bytes(content)
+    result = run(tmp_path, mode, "--no-cache", timeout=120)
+    assert result.returncode == EXIT_FINDINGS, result.stderr
+    assert bad.read_bytes() == content
+    fixed = (tmp_path / "ok.py").read_text(encoding="utf-8")
+    if mode == "--diff":
+        assert "+++ ok.py" in result.stdout and "bad.py" not in result.stdout
+        assert fixed == BAD
+    else:
+        assert fixed != BAD and "Private API" in fixed
+        assert esp001(result, "bad.py")
+
+
+@pytest.mark.parametrize("case", sorted(UNPARSABLE))
+def test_fix_source_returns_an_unparsable_file_unchanged(case: str) -> None:
+    from esper_lint.config import Config
+    from esper_lint.fix import fix_source
+
+    content = UNPARSABLE[case][0]
+    outcome = fix_source(content, "bad.py", Config())
+    assert outcome.new_source == content and not outcome.applied
 
 
 # ----------------------------------------------------------------------------- files that must lint normally
@@ -159,7 +201,7 @@ def test_unreadable_file_is_an_io_error_and_the_run_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # We run as root, which reads any file whatever its mode: the failing read is simulated in-process.
-    from esper_lint import cli
+    from esper_lint.frontends import cli
 
     (tmp_path / "secret.py").write_text(BAD, encoding="utf-8")
     with_normal_file(tmp_path)

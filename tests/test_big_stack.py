@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from esper_lint.big_stack import BigStackRunner
+from esper_lint.fast.big_stack import BigStackRunner
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 
@@ -76,7 +76,7 @@ def test_a_forked_child_starts_its_own_thread() -> None:
     reason="malloc_trim is glibc's",
 )
 def test_freed_memory_is_handed_back_through_glibc() -> None:
-    from esper_lint import memory
+    from esper_lint.fast import memory
 
     memory.release_free_memory()
     memory.release_free_memory()  # looked up once, then reused

@@ -155,7 +155,7 @@ def test_unreadable_file_is_reported_and_others_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Root reads any file whatever its mode, so the failing read is simulated in-process.
-    from esper_lint import cli
+    from esper_lint.frontends import cli
 
     secret = write(tmp_path / "secret.py", BAD)
     write(tmp_path / "a.py", BAD)

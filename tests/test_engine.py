@@ -140,7 +140,7 @@ def test_precheck_has_no_catastrophic_backtracking() -> None:
     import sys
 
     code = (
-        "from esper_lint.precheck import may_report\n"
+        "from esper_lint.fast.precheck import may_report\n"
         "source = b'import torch\\nx = a.  # ' + b'## ' * 40 + b'\\ny = 1\\n' + b'z = b. # ' + b'# #' * 40\n"
         "print(may_report(source, ('torch',)))\n"
     )
@@ -149,7 +149,7 @@ def test_precheck_has_no_catastrophic_backtracking() -> None:
 
 
 def test_precheck_second_stage_follows_aliases_conservatively() -> None:
-    from esper_lint.precheck import may_report
+    from esper_lint.fast.precheck import may_report
 
     roots = ("torch",)
     unrelated = b"import torch\nclass A:\n    def f(self, module):\n        return module._parameters, os._exit\n"

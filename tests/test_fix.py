@@ -1,4 +1,4 @@
-"""Autofix (esper_lint.fixes): each fix kind, its safety checks, file handling, and round trips."""
+"""Autofix (esper_lint.fix): each fix kind, its safety checks, file handling, and round trips."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from esper_lint import fixes
+from esper_lint.fix import api as fixes
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
-from esper_lint.fixes import FileChangedError, fix_paths, fix_source, unified_diff, write_atomically
-from esper_lint.fixing.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
+from esper_lint.fix import FileChangedError, fix_paths, fix_source, unified_diff, write_atomically
+from esper_lint.fix.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
 from fixture_cases import FIXTURES, fixture_paths, load_case
 
 FIXABLE = ("ESP101", "ESP103", "ESP301")

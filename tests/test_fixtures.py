@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from esper_lint.engine import analyse_source
-from esper_lint.precheck import may_report
+from esper_lint.fast.precheck import may_report
 from fixture_cases import fixture_paths, load_case
 
 FIXTURE_PATHS = fixture_paths()

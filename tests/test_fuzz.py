@@ -7,7 +7,7 @@ private references spliced in at the indentation of a random line. Two propertie
 * `analyse_source` never raises and reports only positions >= 1:1 and codes from the rule catalog;
 * the byte pre-check is sound: whenever a forced analysis reports anything but ESP001 (files that
   are not parsed are not reported, by design), `precheck.may_report` says the file may report;
-* the reduction (`esper_lint.pruning`) is invisible: the usual analysis, which gives libcst a
+* the reduction (`esper_lint.fast.reduction`) is invisible: the usual analysis, which gives libcst a
   reduced file, reports the same findings and references as a forced analysis of the whole file.
   Generated programs carry no comments, so the fixtures, with comments and documentation blocks
   inserted at random lines and indentations, are fuzzed for this property as well.
@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from esper_lint import catalog
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
-from esper_lint.precheck import may_report
-from esper_lint.pruning import reduce_source
+from esper_lint.fast.precheck import may_report
+from esper_lint.fast.reduction import reduce_source
 from fixture_cases import fixture_paths, load_case
 
 PREFIXES = (

@@ -17,8 +17,8 @@ from urllib.parse import quote, unquote
 import pytest
 
 import esper_lint
-from esper_lint.findings import Finding
-from esper_lint.output import github_report
+from esper_lint.model import Finding
+from esper_lint.frontends.output import github_report
 
 jsonschema = pytest.importorskip("jsonschema", reason="the SARIF tests need jsonschema (the `test` extra)")
 

@@ -9,7 +9,7 @@ import pytest
 
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
-from esper_lint.precheck import may_report
+from esper_lint.fast.precheck import may_report
 
 
 def torch_sources() -> list[Path]:

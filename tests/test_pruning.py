@@ -12,7 +12,7 @@ import pytest
 from esper_lint.config import Config
 from esper_lint import engine
 from esper_lint.engine import analyse_source
-from esper_lint.pruning import reduce_source
+from esper_lint.fast.reduction import reduce_source
 
 CONFIG = Config()
 

@@ -7,7 +7,7 @@ import pytest
 from pathlib import Path
 
 from esper_lint import catalog
-from esper_lint._toml import tomllib
+from esper_lint.data import tomllib
 from esper_lint.config import config_from_table
 from esper_lint.engine import analyse_source
 from esper_lint.testing import missing_private_apis

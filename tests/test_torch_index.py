@@ -14,8 +14,8 @@ from esper_lint.torch_index import (
     format_releases,
     load_index,
 )
-from esper_lint.torch_index import _data
-from esper_lint.torch_index.builder import build_index, main as builder_main
+from esper_lint import data as _data
+from tools.build_torch_index import build_index, main as builder_main
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
 from esper_lint.torch_index.explain import explain
 from esper_lint.torch_index.names import is_private
@@ -554,7 +554,7 @@ def test_builder_warns_on_wrong_public_since(synthetic):
 
 
 def test_latest_patches_pick_newest_patch_per_minor():
-    from esper_lint.torch_index.builder import latest_patches
+    from tools.build_torch_index import latest_patches
 
     versions = ["1.5.1", "1.6.0", "1.7.0", "1.7.1", "1.10.2", "1.10.0", "2.0.0", "2.0.1"]
     assert latest_patches(versions, "1.6") == ["1.6.0", "1.7.1", "1.10.2", "2.0.1"]

@@ -146,7 +146,7 @@ def test_verify_without_torch_is_a_clear_exit_2(tmp_path: Path) -> None:
     write(tmp_path / "a.py", "import torch\ntorch._foreach_norm(xs)\n")
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "from esper_lint.cli import main\n"
+        "from esper_lint.frontends.cli import main\n"
         "sys.exit(main(['verify', '--no-cache', '.']))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -5,7 +5,7 @@
 '1.11'
 
 The data (``rules/torch-index.gz``) is built from one wheel per torch minor release by
-:mod:`esper_lint.torch_index.builder`; see ``docs/torch-index.md`` and the builder's docstring
+:mod:`tools.build_torch_index`; see ``docs/torch-index.md`` and the builder's docstring
 for the format. Decoding is lazy: loading parses the small JSON header, and each lookup
 decompresses and decodes only the bucket of names it needs.
 """
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ._data import read_rules_bytes
+from esper_lint.data import read_rules_bytes
 from .names import is_private
 
 __all__ = [

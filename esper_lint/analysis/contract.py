@@ -1,0 +1,151 @@
+"""SPEC §2: read a statement's comment block and judge it as documentation of a private API.
+
+A block is the text of the full-line comments directly above a statement plus the comments on the
+statement's own lines. Only blocks that carry the `Private API` marker are documentation blocks;
+those must also give a `since PyTorch X.Y[.Z]` version and a `fallback:` with code that parses and
+uses no private API itself.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from esper_lint.parsing import parse_fragment
+
+MARKER = re.compile(r"private[ \t]+api", re.I)
+_SINCE = re.compile(r"\bsince\s+(?:pytorch|torch)\b[ \t]*(\S*)", re.I)
+_VERSION = re.compile(r"v?(\d+\.\d+(?:\.\d+)?)")
+_FALLBACK = re.compile(r"\bfallback(?:\s+is|\s+to)?\s*:", re.I)
+
+
+@dataclass(frozen=True)
+class CommentLine:
+    """One comment: its text without the leading `#`, and the libcst node (for positions)."""
+
+    body: str
+    node: cst.Comment
+
+
+@dataclass
+class DocumentationBlock:
+    lines: Sequence[CommentLine]
+    since: str | None = None
+    fallback: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    @property
+    def marker_node(self) -> cst.Comment:
+        for line in self.lines:
+            if MARKER.search(line.body):
+                return line.node
+        return self.lines[0].node
+
+
+# Given fallback code, return the private names it references (the engine's own resolver).
+PrivateFinder = Callable[[cst.Module], list[str]]
+
+
+def comment_body(comment: cst.Comment) -> str:
+    return comment.value[1:]
+
+
+def has_marker(lines: Sequence[CommentLine]) -> bool:
+    return any(MARKER.search(line.body) for line in lines)
+
+
+def parse_block(lines: Sequence[CommentLine], find_private: PrivateFinder) -> DocumentationBlock | None:
+    """None when the block is no documentation block (no marker); otherwise the judged block."""
+    if not has_marker(lines):
+        return None
+    block = DocumentationBlock(lines)
+    _read_version(block)
+    _read_fallback(block, find_private)
+    return block
+
+
+def _read_version(block: DocumentationBlock) -> None:
+    text = "\n".join(line.body for line in block.lines)
+    first_token: str | None = None
+    for match in _SINCE.finditer(text):
+        token = match.group(1).rstrip(".,;:)!+")
+        version = _VERSION.fullmatch(token)
+        if version is not None:
+            block.since = version.group(1)
+            return
+        if first_token is None:
+            first_token = token
+    if first_token is None:
+        block.problems.append("no version: say 'since PyTorch X.Y' (the first release with this API)")
+    else:
+        shown = first_token or "nothing"
+        block.problems.append(f"malformed version: 'since PyTorch' is followed by {shown!r}, expected X.Y or X.Y.Z")
+
+
+def _read_fallback(block: DocumentationBlock, find_private: PrivateFinder) -> None:
+    bodies = [line.body for line in block.lines]
+    for index, body in enumerate(bodies):
+        match = _FALLBACK.search(body)
+        if match is not None:
+            break
+    else:
+        block.problems.append("no fallback: add 'fallback: <code>' with the public code to use if this API disappears")
+        return
+    following = _following_lines(bodies[index + 1 :])
+    rest = _strip_code_quotes(body[match.end() :].strip())
+    candidates = [rest, "\n".join([rest, *following])] if rest else ["\n".join(following)]
+    candidates = [textwrap.dedent(code).strip("\n") for code in candidates]
+    if not candidates[0].strip():
+        block.problems.append("empty fallback: write the fallback code after 'fallback:' or on the comment lines below it")
+        return
+    for code in candidates:
+        module = parse_fragment(code)
+        if not isinstance(module, cst.Module):
+            continue
+        block.fallback = code
+        private = find_private(module)
+        if private:
+            names = ", ".join(f"`{name}`" for name in dict.fromkeys(private))
+            block.problems.append(f"the fallback itself uses a private API: {names}")
+        return
+    block.problems.append(f"the fallback `{_shorten(candidates[0])}` does not parse as Python ({_syntax_reason(candidates[0])})")
+
+
+def _syntax_reason(code: str) -> str:
+    """A short reason in CPython's words; libcst's parser messages list every expected token."""
+    try:
+        compile(code + "\n", "<fallback>", "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
+    except SyntaxError as exc:
+        return exc.msg
+    except (ValueError, RecursionError) as exc:
+        return str(exc)
+    return "libcst cannot parse it"
+
+
+def _following_lines(bodies: Sequence[str]) -> list[str]:
+    """The comment lines after a bare `fallback is:`, up to a blank comment line."""
+    collected: list[str] = []
+    for body in bodies:
+        if not body.strip():
+            break
+        collected.append(body)
+    return collected
+
+
+def _strip_code_quotes(code: str) -> str:
+    if len(code) >= 2 and code.startswith("`") and code.endswith("`"):
+        return code.strip("`").strip()
+    return code
+
+
+def _shorten(code: str, limit: int = 60) -> str:
+    flat = " ".join(code.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -1,0 +1,129 @@
+"""Decide, for each private reference, whether it is documented (SPEC §2), and find stale blocks.
+
+A reference is documented by, in order: its own statement's valid block; an earlier valid block in
+an enclosing scope that documents the same name or a module above it (`documentation-scope =
+"scope"`); a central `[tool.esper-lint.private-apis]` declaration; a code-level fallback guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+
+from esper_lint.analysis.resolver import Collection, Reference, ReferenceCollector, Scope, Statement
+from esper_lint.analysis.contract import DocumentationBlock, parse_block
+from esper_lint.analysis.knowledge import TorchKnowledge
+from esper_lint.names import covers
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the engine reports about one thing: a code, the node to place it at, and its text."""
+
+    code: str
+    anchor: cst.CSTNode
+    name: str | None
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class JudgedReference:
+    reference: Reference
+    documented: bool
+    reportable: bool
+
+
+def judge(
+    collection: Collection,
+    *,
+    roots: Sequence[str],
+    statement_scope: bool,
+    check_typing_only: bool,
+    central: Mapping[str, object],
+    marker_present: bool = True,
+    knowledge: TorchKnowledge | None = None,
+) -> tuple[list[Verdict], list[JudgedReference]]:
+    # Without the marker text anywhere in the file no statement can carry a documentation block.
+    blocks = _documentation_blocks(collection.statements, roots) if marker_present else {}
+    valid_documents = [
+        (statement, set(statement.reference_names))
+        for statement, block in blocks.items()
+        if block.valid and statement.reference_names
+    ]
+    verdicts: list[Verdict] = []
+    judged: list[JudgedReference] = []
+    for reference in collection.references:
+        reportable = check_typing_only or not reference.typing_only
+        block = blocks.get(reference.statement)
+        documented = False
+        if block is not None:
+            documented = block.valid
+            if not block.valid and reportable:
+                verdicts.append(Verdict("ESP102", reference.anchor, reference.name, "; ".join(block.problems)))
+        elif reference.guarded or _centrally_declared(reference.name, central):
+            documented = True
+        elif not statement_scope and _covered_by_scope(reference, valid_documents):
+            documented = True
+        elif reportable:
+            verdicts.append(Verdict("ESP101", reference.anchor, reference.name))
+        if knowledge is not None and reportable:
+            verdicts.extend(_index_verdicts(reference, block, knowledge))
+        judged.append(JudgedReference(reference, documented, reportable))
+    for statement, block in blocks.items():
+        if statement.private_count == 0:
+            verdicts.append(Verdict("ESP103", block.marker_node, None))
+    return verdicts, judged
+
+
+def _index_verdicts(
+    reference: Reference, block: DocumentationBlock | None, knowledge: TorchKnowledge
+) -> list[Verdict]:
+    """ESP201 on the block that makes the "since" claim, ESP202 and ESP301 on every use."""
+    verdicts: list[Verdict] = []
+    if block is not None and block.since is not None:
+        problem = knowledge.since_problem(reference.name, block.since)
+        if problem:
+            verdicts.append(Verdict("ESP201", reference.anchor, reference.name, problem))
+    if not reference.guarded:  # a hasattr/try fallback already handles the missing releases
+        problem = knowledge.range_problem(reference.name)
+        if problem:
+            verdicts.append(Verdict("ESP202", reference.anchor, reference.name, problem))
+    replacement = knowledge.replacement(reference.name)
+    if replacement is not None:
+        verdicts.append(Verdict("ESP301", reference.anchor, reference.name, replacement[1]))
+    return verdicts
+
+
+def _documentation_blocks(statements: Sequence[Statement], roots: Sequence[str]) -> dict[Statement, DocumentationBlock]:
+    blocks: dict[Statement, DocumentationBlock] = {}
+    for statement in statements:
+        lines = statement.comment_lines()
+        if not lines:
+            continue
+        block = parse_block(lines, lambda module, scope=statement.scope: private_names_in(module, scope, roots))
+        if block is not None:
+            blocks[statement] = block
+    return blocks
+
+
+def private_names_in(module: cst.Module, scope: Scope | None, roots: Sequence[str]) -> list[str]:
+    """Private names in fallback code, resolved with the names visible at the documented statement."""
+    collection = ReferenceCollector(roots, check_typing_only=True).collect(module, parent_scope=scope)
+    return [reference.name for reference in collection.references]
+
+
+def _covered_by_scope(reference: Reference, documents: Sequence[tuple[Statement, set[str]]]) -> bool:
+    statement = reference.statement
+    for document, names in documents:
+        scope = document.doc_scope
+        if statement.doc_scope[: len(scope)] != scope or document.key >= statement.key:
+            continue
+        if any(covers(name, reference.name) for name in names):
+            return True
+    return False
+
+
+def _centrally_declared(name: str, central: Mapping[str, object]) -> bool:
+    return any(covers(declared, name) for declared in central)

@@ -1,0 +1,861 @@
+"""Walk a libcst module once and collect every private reference under the configured roots.
+
+Names are resolved, not matched as text: imports, aliases and assignments bind names to qualified
+torch names, function parameters and local rebinding shadow them, and function bodies are walked
+after their enclosing scope is complete (as pyflakes does), so a helper defined above
+`aten = torch.ops.aten` still sees the alias. Branches merge as "may be bound to": after
+`try: import torch / except ImportError: torch = None`, `torch` still names torch.
+
+A reference is recorded where a private component is *written*: `th._foreach_norm` is one, but a
+later `fn(xs)` after `from torch import _foreach_norm as fn` is not, because the private name
+entered the code at the import.
+
+The walk uses its own field dispatch instead of `CSTVisitor`: libcst's generic visitor rebuilds
+every node it passes, which costs more than the parse itself on large files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from esper_lint.parsing import parse_fragment
+
+from esper_lint.analysis.contract import CommentLine, comment_body
+from esper_lint.names import any_private, covers, is_private_name, root_of
+
+_NOT_CODE_FIELDS = frozenset(
+    {
+        "leading_lines",
+        "lines_after_decorators",
+        "header",
+        "footer",
+        "trailing_whitespace",
+        "lpar",
+        "rpar",
+        "comma",
+        "semicolon",
+        "colon",
+        "first_colon",
+        "second_colon",
+        "dot",
+        "equal",
+        "operator",
+        "lbrace",
+        "rbrace",
+        "lbracket",
+        "rbracket",
+        "newline",
+        "asynchronous",
+        "separator",
+        "relative",
+        "trailing_comma",
+        "type_parameters",
+    }
+)
+_code_fields_cache: dict[type, tuple[str, ...]] = {}
+_all_fields_cache: dict[type, tuple[str, ...]] = {}
+
+
+def _code_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a node class that can hold code (not whitespace or punctuation)."""
+    names = _code_fields_cache.get(cls)
+    if names is None:
+        names = tuple(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in _NOT_CODE_FIELDS and not f.name.startswith("whitespace")
+        )
+        _code_fields_cache[cls] = names
+    return names
+
+
+def _all_fields(cls: type) -> tuple[str, ...]:
+    names = _all_fields_cache.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        _all_fields_cache[cls] = names
+    return names
+
+
+def _children(node: cst.CSTNode, fields: Iterable[str]) -> Iterator[cst.CSTNode]:
+    for name in fields:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def _all_params(params: cst.Parameters) -> list[cst.Param]:
+    found = [*params.posonly_params, *params.params, *params.kwonly_params]
+    found.extend(extra for extra in (params.star_arg, params.star_kwarg) if isinstance(extra, cst.Param))
+    return found
+
+
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every direct child node, whitespace included, in field order."""
+    return _children(node, _all_fields(type(node)))
+
+
+def dotted_name(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted_name(node.value)
+        return None if base is None else f"{base}.{node.attr.value}"
+    return None
+
+
+def leftmost(node: cst.CSTNode) -> cst.CSTNode:
+    """The node whose first token starts an expression: where a finding is reported."""
+    while True:
+        if isinstance(node, cst.Attribute):
+            node = node.value
+        elif isinstance(node, cst.Call):
+            node = node.func
+        elif isinstance(node, cst.Subscript):
+            node = node.value
+        else:
+            return node
+
+
+class Scope:
+    """A name-resolution scope. `None` as a binding means "bound to something that is not torch"."""
+
+    __slots__ = ("kind", "bindings", "parent", "global_names", "module")
+
+    def __init__(self, kind: str, parent: Scope | None) -> None:
+        self.kind = kind
+        self.bindings: dict[str, str | None] = {}
+        self.parent = parent
+        self.global_names: set[str] = set()
+        self.module: Scope = parent.module if parent is not None else self
+
+    def enclosing_for_functions(self) -> Scope:
+        """Class bodies are invisible to the functions nested in them."""
+        scope = self
+        while scope.kind == "class" and scope.parent is not None:
+            scope = scope.parent
+        return scope
+
+    def lookup(self, name: str) -> tuple[bool, str | None]:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.global_names and scope is not scope.module:
+                scope = scope.module
+                continue
+            if name in scope.bindings:
+                return True, scope.bindings[name]
+            scope = scope.parent
+        return False, None
+
+    def bind(self, name: str, value: str | None) -> None:
+        if name in self.global_names:
+            return
+        self.bindings[name] = value
+
+    def snapshot(self) -> dict[str, str | None]:
+        return dict(self.bindings)
+
+    def merge(self, *states: dict[str, str | None]) -> None:
+        """After branches: a name may name torch if any branch bound it to torch."""
+        merged = dict(self.bindings)
+        for state in states:
+            for name, value in state.items():
+                if value is not None:
+                    if merged.get(name) is None:
+                        merged[name] = value
+                elif name not in merged:
+                    merged[name] = None
+        self.bindings = merged
+
+
+@dataclass(eq=False)
+class Statement:
+    """A simple statement line, or the header of a compound statement."""
+
+    node: cst.CSTNode
+    key: tuple[int, ...]
+    doc_scope: tuple[int, ...]
+    scope: Scope
+    above: Sequence[cst.EmptyLine]
+    # Names only: a list of its Reference objects, which point back here, would make every
+    # analysed tree a reference cycle that only the cyclic collector frees.
+    reference_names: list[str] = field(default_factory=list)
+    private_count: int = 0
+
+    def comment_lines(self) -> list[CommentLine]:
+        """The comment run directly above (no blank line between) plus comments on its own lines."""
+        run: list[cst.Comment] = []
+        for line in self.above:
+            if line.comment is None:
+                run = []
+            else:
+                run.append(line.comment)
+        run.extend(_own_comments(self.node))
+        return [CommentLine(comment_body(comment), comment) for comment in run]
+
+
+@dataclass(eq=False)
+class Reference:
+    name: str
+    anchor: cst.CSTNode
+    statement: Statement
+    typing_only: bool
+    guarded: bool = False
+
+
+_BODY_FIELDS = frozenset({"body", "orelse", "handlers", "finalbody", "cases"})
+
+
+def _own_comments(node: cst.CSTNode) -> list[cst.Comment]:
+    """Comments on a statement's own lines: all of a simple statement, a compound one's header."""
+    found: list[cst.Comment] = []
+    compound = isinstance(node, cst.BaseCompoundStatement) or isinstance(
+        node, (cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)
+    )
+    # A module-level helper, not a nested one: a recursive closure is a reference cycle that
+    # only the cyclic collector frees, once per statement.
+    _collect_comments(node, found, top=True, compound=compound)
+    return found
+
+
+def _collect_comments(current: cst.CSTNode, found: list[cst.Comment], *, top: bool = False, compound: bool = False) -> None:
+    if isinstance(current, cst.Comment):
+        found.append(current)
+        return
+    for name in _all_fields(type(current)):
+        if top and name == "leading_lines":
+            continue
+        value = getattr(current, name)
+        if top and compound and name in _BODY_FIELDS:
+            if name == "body" and isinstance(value, cst.IndentedBlock):
+                _collect_comments(value.header, found)
+            elif name == "body" and isinstance(value, cst.SimpleStatementSuite):
+                _collect_comments(value, found)
+            continue
+        if isinstance(value, cst.CSTNode):
+            _collect_comments(value, found)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    _collect_comments(item, found)
+
+
+def _is_type_checking_test(test: cst.BaseExpression) -> bool:
+    if isinstance(test, cst.Name):
+        return test.value == "TYPE_CHECKING"
+    return isinstance(test, cst.Attribute) and test.attr.value == "TYPE_CHECKING"
+
+
+def _string_value(node: cst.CSTNode) -> str | None:
+    if isinstance(node, cst.SimpleString) and "b" not in node.prefix.lower():
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+@dataclass
+class Collection:
+    references: list[Reference]
+    statements: list[Statement]
+
+
+class ReferenceCollector:
+    """Resolves names through one libcst module and records private references and statements."""
+
+    def __init__(
+        self,
+        roots: Sequence[str],
+        *,
+        check_typing_only: bool = False,
+    ) -> None:
+        self.roots = tuple(roots)
+        self.check_typing_only = check_typing_only
+        self.references: list[Reference] = []
+        self.statements: list[Statement] = []
+        self._deferred: deque[Callable[[], None]] = deque()
+        self._scope = Scope("module", None)
+        self._doc_scope: tuple[int, ...] = (0,)
+        self._next_scope_id = 1
+        self._statement: Statement | None = None
+        self._typing_only = False
+        self._in_annotation = False
+        self._future_annotations = False
+        self._anchor_override: cst.CSTNode | None = None
+        self._guards: tuple[str, ...] = ()  # names proven present by an enclosing `if hasattr(...)`
+
+    # ----------------------------------------------------------------- entry points
+    def collect(self, module: cst.Module, parent_scope: Scope | None = None) -> Collection:
+        self._scope = Scope("module", parent_scope)
+        if parent_scope is not None:
+            self._scope.module = self._scope
+        self._future_annotations = _imports_future_annotations(module)
+        self._body(module.body, (), leading_first=module.header)
+        while self._deferred:
+            self._deferred.popleft()()
+        return Collection(self.references, self.statements)
+
+    # ----------------------------------------------------------------- names
+    def _relevant(self, qualified: str) -> bool:
+        """Worth binding: under a root, or a prefix of a dotted root."""
+        if root_of(qualified, self.roots) is not None:
+            return True
+        return any(root.startswith(qualified + ".") for root in self.roots)
+
+    def _lookup(self, name: str) -> str | None:
+        if name == "self":
+            return None
+        found, value = self._scope.lookup(name)
+        if found:
+            return value
+        # An unbound root name still means the root (star imports, notebooks, doctest-like code).
+        return name if name in self.roots else None
+
+    def _chain(self, node: cst.BaseExpression) -> tuple[str, list[str]] | None:
+        """(qualified base, written components) for a resolvable attribute chain."""
+        written: list[str] = []
+        current: cst.CSTNode = node
+        while True:
+            if isinstance(current, cst.Attribute):
+                written.append(current.attr.value)
+                current = current.value
+            elif isinstance(current, cst.Call):
+                literal = self._getattr_literal(current)
+                if literal is None:
+                    return None
+                written.append(literal)
+                current = current.args[0].value
+            elif isinstance(current, cst.Name):
+                base = self._lookup(current.value)
+                if base is None:
+                    return None
+                written.reverse()
+                return base, written
+            else:
+                return None
+
+    def _getattr_literal(self, call: cst.Call) -> str | None:
+        if not (isinstance(call.func, cst.Name) and call.func.value == "getattr"):
+            return None
+        args = call.args
+        if len(args) not in (2, 3) or any(arg.keyword is not None or arg.star for arg in args):
+            return None
+        literal = _string_value(args[1].value)
+        if literal is None or not literal.isidentifier():
+            return None
+        return literal
+
+    def _resolve_value(self, node: cst.BaseExpression) -> str | None:
+        chain = self._chain(node)
+        if chain is None:
+            return None
+        base, written = chain
+        qualified = ".".join([base, *written])
+        return qualified if self._relevant(qualified) else None
+
+    # ----------------------------------------------------------------- recording
+    def _record(self, name: str, anchor: cst.CSTNode) -> None:
+        statement = self._statement
+        assert statement is not None, "references are always inside a statement"
+        statement.private_count += 1
+        reference = Reference(
+            name=name,
+            anchor=self._anchor_override or anchor,
+            statement=statement,
+            typing_only=self._typing_only,
+            guarded=any(covers(guard, name) for guard in self._guards),
+        )
+        statement.reference_names.append(name)
+        self.references.append(reference)
+
+    def _new_statement(self, node: cst.CSTNode, key: tuple[int, ...], above: Sequence[cst.EmptyLine]) -> Statement:
+        statement = Statement(node=node, key=key, doc_scope=self._doc_scope, scope=self._scope, above=above)
+        self.statements.append(statement)
+        self._statement = statement
+        return statement
+
+    # ----------------------------------------------------------------- statements
+    def _body(
+        self,
+        statements: Sequence[cst.BaseStatement],
+        key: tuple[int, ...],
+        leading_first: Sequence[cst.EmptyLine] = (),
+    ) -> None:
+        for index, statement in enumerate(statements):
+            above: Sequence[cst.EmptyLine] = statement.leading_lines  # type: ignore[attr-defined]
+            if index == 0 and leading_first:
+                above = (*leading_first, *above)
+            self._statement_node(statement, key + (index,), above)
+
+    def _suite(self, suite: cst.BaseSuite, key: tuple[int, ...]) -> None:
+        if isinstance(suite, cst.IndentedBlock):
+            self._body(suite.body, key)
+        else:
+            # `if x: y = torch._z()` — one line, so it belongs to the compound statement.
+            for small in suite.body:  # type: ignore[attr-defined]
+                self._small(small)
+
+    def _statement_node(self, node: cst.BaseStatement, key: tuple[int, ...], above: Sequence[cst.EmptyLine]) -> None:
+        self._new_statement(node, key, above)
+        if isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                self._small(small)
+        elif isinstance(node, cst.FunctionDef):
+            self._function(node, key)
+        elif isinstance(node, cst.ClassDef):
+            self._class(node, key)
+        elif isinstance(node, cst.If):
+            self._if(node, key)
+        elif isinstance(node, (cst.For, cst.While)):
+            self._loop(node, key)
+        elif isinstance(node, (cst.Try, cst.TryStar)):
+            self._try(node, key)
+        elif isinstance(node, cst.With):
+            for item in node.items:
+                self._expr(item.item)
+                if item.asname is not None:
+                    self._target(item.asname.name, None)
+            self._suite(node.body, key + (0,))
+        elif isinstance(node, cst.Match):
+            self._match(node, key)
+        else:  # future statement kinds: still find what they reference
+            for child in _children(node, _code_fields(type(node))):
+                self._expr(child)
+
+    def _small(self, node: cst.BaseSmallStatement) -> None:
+        if isinstance(node, cst.Assign):
+            self._expr(node.value)
+            for target in node.targets:
+                self._target(target.target, node.value)
+        elif isinstance(node, cst.AnnAssign):
+            self._annotation(node.annotation.annotation, local=self._scope.kind == "function")
+            if node.value is not None:
+                self._expr(node.value)
+                self._target(node.target, node.value)
+            else:
+                self._expr(node.target)  # `torch._x.y: int` is a reference; a bare name is not
+        elif isinstance(node, cst.AugAssign):
+            self._expr(node.value)
+            self._target(node.target, None)
+        elif isinstance(node, cst.Import):
+            self._import(node)
+        elif isinstance(node, cst.ImportFrom):
+            self._import_from(node)
+        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+            for item in node.names:
+                if isinstance(node, cst.Global):
+                    self._scope.global_names.add(item.name.value)
+                else:
+                    self._scope.bindings.pop(item.name.value, None)
+        elif isinstance(node, cst.Del):
+            self._del(node.target)
+        else:
+            for child in _children(node, _code_fields(type(node))):
+                self._expr(child)
+
+    def _del(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self._scope.bind(target.value, None)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._del(element.value)
+        else:
+            self._expr(target)
+
+    def _import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            dotted = dotted_name(alias.name)
+            if dotted is None:
+                continue
+            relevant = self._relevant(dotted)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self._scope.bind(alias.asname.name.value, dotted if relevant else None)
+            else:
+                first = dotted.split(".", 1)[0]
+                self._scope.bind(first, first if self._relevant(first) else None)
+            if relevant and is_private_name(dotted, self.roots):
+                self._record(dotted, leftmost(alias.name))
+
+    def _import_from(self, node: cst.ImportFrom) -> None:
+        module = None if node.relative or node.module is None else dotted_name(node.module)
+        relevant = module is not None and self._relevant(module)
+        if isinstance(node.names, cst.ImportStar):
+            if relevant and module is not None and is_private_name(module, self.roots):
+                self._record(module, leftmost(node.module) if node.module is not None else node.names)
+            return
+        for alias in node.names:
+            imported = alias.name.value if isinstance(alias.name, cst.Name) else dotted_name(alias.name)
+            if imported is None:
+                continue
+            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else imported.split(".")[0]
+            if not relevant or module is None:
+                self._scope.bind(local, None)
+                continue
+            qualified = f"{module}.{imported}"
+            self._scope.bind(local, qualified if self._relevant(qualified) else None)
+            if is_private_name(qualified, self.roots):
+                self._record(qualified, alias.name)
+
+    def _function(self, node: cst.FunctionDef, key: tuple[int, ...]) -> None:
+        for decorator in node.decorators:
+            self._expr(decorator.decorator)
+        all_params = _all_params(node.params)
+        for param in all_params:
+            if param.default is not None:
+                self._expr(param.default)
+            if param.annotation is not None:
+                self._annotation(param.annotation.annotation, local=False)
+        if node.returns is not None:
+            self._annotation(node.returns.annotation, local=False)
+        self._scope.bind(node.name.value, None)
+        self._defer_body(node.body, key, [param.name.value for param in all_params])
+
+    def _defer_body(self, body: cst.BaseSuite, key: tuple[int, ...], params: list[str]) -> None:
+        parent = self._scope.enclosing_for_functions()
+        doc_scope = self._doc_scope + (self._allocate_scope_id(),)
+        typing_only, guards = self._typing_only, self._guards
+
+        def walk_body() -> None:
+            scope = Scope("function", parent)
+            for name in params:
+                scope.bind(name, None)
+            saved = (self._scope, self._doc_scope, self._typing_only, self._statement, self._guards)
+            self._scope, self._doc_scope, self._typing_only, self._guards = scope, doc_scope, typing_only, guards
+            self._suite(body, key + (0,))
+            self._scope, self._doc_scope, self._typing_only, self._statement, self._guards = saved
+
+        self._deferred.append(walk_body)
+
+    def _allocate_scope_id(self) -> int:
+        self._next_scope_id += 1
+        return self._next_scope_id
+
+    def _class(self, node: cst.ClassDef, key: tuple[int, ...]) -> None:
+        for decorator in node.decorators:
+            self._expr(decorator.decorator)
+        for arg in (*node.bases, *node.keywords):
+            self._expr(arg.value)
+        saved = (self._scope, self._doc_scope)
+        self._scope = Scope("class", self._scope)
+        self._doc_scope = self._doc_scope + (self._allocate_scope_id(),)
+        self._suite(node.body, key + (0,))
+        self._scope, self._doc_scope = saved
+        self._scope.bind(node.name.value, None)
+
+    def _if(self, node: cst.If, key: tuple[int, ...]) -> None:
+        self._expr(node.test)
+        before = self._scope.snapshot()
+        saved_typing, saved_guards = self._typing_only, self._guards
+        if _is_type_checking_test(node.test):
+            self._typing_only = True
+        guard = self._hasattr_guard(node.test) if node.orelse is not None else None
+        if guard is not None:
+            # SPEC §2 code-level fallback: `if hasattr(torch, "_x"): <use> else: <fallback>`.
+            self._guards = (*self._guards, guard)
+        self._suite(node.body, key + (0,))
+        self._typing_only, self._guards = saved_typing, saved_guards
+        after_body = self._scope.snapshot()
+        self._scope.bindings = before
+        orelse = node.orelse
+        if isinstance(orelse, cst.If):
+            self._statement_node(orelse, key + (1,), orelse.leading_lines)
+        elif isinstance(orelse, cst.Else):
+            self._suite(orelse.body, key + (1,))
+        self._scope.merge(after_body)
+
+    def _loop(self, node: cst.For | cst.While, key: tuple[int, ...]) -> None:
+        if isinstance(node, cst.For):
+            self._expr(node.iter)
+        else:
+            self._expr(node.test)
+        before = self._scope.snapshot()
+        if isinstance(node, cst.For):
+            self._target(node.target, None)
+        self._suite(node.body, key + (0,))
+        if node.orelse is not None:
+            self._suite(node.orelse.body, key + (1,))
+        self._scope.merge(before)
+
+    def _hasattr_guard(self, test: cst.BaseExpression) -> str | None:
+        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "hasattr"):
+            return None
+        if len(test.args) != 2:
+            return None
+        owner = self._resolve_value(test.args[0].value)
+        attribute = _string_value(test.args[1].value)
+        if owner is None or attribute is None:
+            return None
+        return f"{owner}.{attribute}"
+
+    def _try(self, node: cst.Try | cst.TryStar, key: tuple[int, ...]) -> None:
+        before = self._scope.snapshot()
+        fallback_bindings = [_names_bound_in(h.body) for h in node.handlers if _catches_missing_api(h)]
+        if fallback_bindings and isinstance(node.body, cst.IndentedBlock):
+            # SPEC §2 code-level fallback: the handler rebinds what the guarded statement bound.
+            for index, statement in enumerate(node.body.body):
+                first = len(self.references)
+                self._statement_node(statement, key + (0, index), statement.leading_lines)
+                bound = _names_bound_by(statement)
+                if bound and any(bound <= names for names in fallback_bindings):
+                    for reference in self.references[first:]:
+                        reference.guarded = True
+        else:
+            self._suite(node.body, key + (0,))
+        after_body = self._scope.snapshot()
+        outcomes = []
+        for index, handler in enumerate(node.handlers, start=1):
+            self._scope.bindings = dict(before)
+            self._scope.merge(after_body)
+            self._new_statement(handler, key + (index,), handler.leading_lines)
+            if handler.type is not None:
+                self._expr(handler.type)
+            if handler.name is not None:
+                self._target(handler.name.name, None)
+            self._suite(handler.body, key + (index, 0))
+            outcomes.append(self._scope.snapshot())
+        self._scope.bindings = after_body
+        if node.orelse is not None:
+            self._suite(node.orelse.body, key + (len(node.handlers) + 1,))
+        self._scope.merge(*outcomes)
+        if node.finalbody is not None:
+            self._suite(node.finalbody.body, key + (len(node.handlers) + 2,))
+
+    def _match(self, node: cst.Match, key: tuple[int, ...]) -> None:
+        self._expr(node.subject)
+        before = self._scope.snapshot()
+        outcomes = []
+        for index, case in enumerate(node.cases):
+            self._scope.bindings = dict(before)
+            self._new_statement(case, key + (index,), case.leading_lines)
+            self._expr(case.pattern)
+            if case.guard is not None:
+                self._expr(case.guard)
+            self._suite(case.body, key + (index, 0))
+            outcomes.append(self._scope.snapshot())
+        self._scope.bindings = before
+        self._scope.merge(*outcomes)
+
+    # ----------------------------------------------------------------- binding targets
+    def _target(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        if isinstance(target, cst.Name):
+            self._scope.bind(target.value, None if value is None else self._resolve_value(value))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = target.elements
+            values: Sequence[cst.BaseElement] | None = None
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements):
+                if not any(isinstance(e, cst.StarredElement) for e in (*elements, *value.elements)):
+                    values = value.elements
+            for index, element in enumerate(elements):
+                self._target(element.value, values[index].value if values is not None else None)
+        elif isinstance(target, cst.StarredElement):
+            self._target(target.value, None)
+        else:
+            # `torch._dynamo.config.x = True` and `a[torch._k] = v` are references too.
+            self._expr(target)
+
+    # ----------------------------------------------------------------- expressions
+    def _annotation(self, node: cst.BaseExpression, *, local: bool) -> None:
+        saved = (self._typing_only, self._in_annotation)
+        if self._future_annotations or local:
+            self._typing_only = True
+        self._in_annotation = True
+        self._expr(node)
+        self._typing_only, self._in_annotation = saved
+
+    def _string_annotation(self, node: cst.SimpleString | cst.ConcatenatedString) -> None:
+        if not self.check_typing_only:
+            return
+        text = node.evaluated_value if not isinstance(node, cst.ConcatenatedString) else None
+        if not isinstance(text, str):
+            return
+        parsed = parse_fragment(text.strip(), expression=True)
+        if parsed is None:  # a string annotation that is not an expression is not ours to judge
+            return
+        saved = (self._typing_only, self._anchor_override)
+        self._typing_only, self._anchor_override = True, node
+        self._expr(parsed)
+        self._typing_only, self._anchor_override = saved
+
+    def _expr(self, node: cst.CSTNode) -> None:
+        node_type = type(node)
+        if node_type is cst.Name:
+            return
+        if node_type is cst.Attribute or node_type is cst.Call:
+            if self._reference_chain(node):  # type: ignore[arg-type]
+                return
+            if node_type is cst.Call and self._special_call(node):  # type: ignore[arg-type]
+                return
+        elif node_type is cst.SimpleString:
+            if self._in_annotation:
+                self._string_annotation(node)  # type: ignore[arg-type]
+            return
+        elif node_type is cst.Lambda:
+            self._lambda(node)  # type: ignore[arg-type]
+            return
+        elif node_type in _COMPREHENSIONS:
+            self._comprehension(node)
+            return
+        elif node_type is cst.NamedExpr:
+            self._expr(node.value)  # type: ignore[attr-defined]
+            self._target(node.target, node.value)  # type: ignore[attr-defined]
+            return
+        for child in _children(node, _code_fields(node_type)):
+            self._expr(child)
+
+    def _reference_chain(self, node: cst.Attribute | cst.Call) -> bool:
+        """Record a resolvable chain; True when the whole chain was handled."""
+        chain = self._chain(node)
+        if chain is None:
+            return False
+        base, written = chain
+        if any_private(written):
+            qualified = ".".join([base, *written])
+            if root_of(qualified, self.roots) is not None:
+                self._record(qualified, leftmost(node))
+        # Only getattr defaults inside a chain can hold further code.
+        current: cst.CSTNode = node
+        while isinstance(current, (cst.Attribute, cst.Call)):
+            if isinstance(current, cst.Call):
+                for arg in current.args[2:]:
+                    self._expr(arg.value)
+                current = current.args[0].value
+            else:
+                current = current.value
+        return True
+
+    def _special_call(self, node: cst.Call) -> bool:
+        func = node.func
+        if isinstance(func, cst.Name) and func.value == "hasattr" and len(node.args) == 2:
+            # A guard, not a use: `hasattr(torch, "_x")` reports nothing, but its object may.
+            self._expr(node.args[0].value)
+            return True
+        return False
+
+    def _lambda(self, node: cst.Lambda) -> None:
+        all_params = _all_params(node.params)
+        for param in all_params:
+            if param.default is not None:
+                self._expr(param.default)
+        saved = self._scope
+        self._scope = Scope("function", saved.enclosing_for_functions())
+        for param in all_params:
+            self._scope.bind(param.name.value, None)
+        self._expr(node.body)
+        self._scope = saved
+
+    def _comprehension(self, node: cst.CSTNode) -> None:
+        for_in: cst.CompFor = node.for_in  # type: ignore[attr-defined]
+        self._expr(for_in.iter)  # the first iterable is evaluated in the enclosing scope
+        saved = self._scope
+        self._scope = Scope("comprehension", saved)
+        current: cst.CompFor | None = for_in
+        first = True
+        while current is not None:
+            if not first:
+                self._expr(current.iter)
+            first = False
+            self._target(current.target, None)
+            for condition in current.ifs:
+                self._expr(condition.test)
+            current = current.inner_for_in
+        if isinstance(node, cst.DictComp):
+            self._expr(node.key)
+            self._expr(node.value)
+        else:
+            self._expr(node.elt)  # type: ignore[attr-defined]
+        self._scope = saved
+
+
+_MISSING_API_ERRORS = frozenset(
+    {"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "BaseException"}
+)
+
+
+def _catches_missing_api(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
+    """Whether an `except` clause catches the error a vanished private API raises."""
+    caught = handler.type
+    if caught is None:
+        return True
+    options = [element.value for element in caught.elements] if isinstance(caught, cst.Tuple) else [caught]
+    for option in options:
+        name = option.value if isinstance(option, cst.Name) else option.attr.value if isinstance(option, cst.Attribute) else None
+        if name in _MISSING_API_ERRORS:
+            return True
+    return False
+
+
+def _names_bound_by(statement: cst.BaseStatement) -> set[str]:
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        return {statement.name.value}
+    names: set[str] = set()
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return names
+    for small in statement.body:
+        if isinstance(small, cst.Import):
+            for alias in small.names:
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    names.add(alias.asname.name.value)
+                else:
+                    dotted = dotted_name(alias.name)
+                    if dotted:
+                        names.add(dotted.split(".")[0])
+        elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+            for alias in small.names:
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    names.add(alias.asname.name.value)
+                elif isinstance(alias.name, cst.Name):
+                    names.add(alias.name.value)
+        elif isinstance(small, cst.Assign):
+            for target in small.targets:
+                names.update(_target_names(target.target))
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            names.update(_target_names(small.target))
+    return names
+
+
+def _target_names(target: cst.BaseExpression) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return set().union(*(_target_names(element.value) for element in target.elements))
+    return set()
+
+
+def _names_bound_in(suite: cst.BaseSuite) -> set[str]:
+    """Names a handler binds, looking into its nested if/else branches as well."""
+    names: set[str] = set()
+    statements = suite.body if isinstance(suite, cst.IndentedBlock) else [cst.SimpleStatementLine(body=suite.body)]  # type: ignore[list-item]
+    for statement in statements:
+        names |= _names_bound_by(statement)
+        if isinstance(statement, cst.If):
+            names |= _names_bound_in(statement.body)
+            if isinstance(statement.orelse, cst.Else):
+                names |= _names_bound_in(statement.orelse.body)
+    return names
+
+
+_COMPREHENSIONS = frozenset({cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp})
+
+
+def _imports_future_annotations(module: cst.Module) -> bool:
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if (
+                isinstance(small, cst.ImportFrom)
+                and isinstance(small.module, cst.Name)
+                and small.module.value == "__future__"
+                and not isinstance(small.names, cst.ImportStar)
+                and any(isinstance(a.name, cst.Name) and a.name.value == "annotations" for a in small.names)
+            ):
+                return True
+    return False

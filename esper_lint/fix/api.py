@@ -1,0 +1,364 @@
+"""Autofix: rewrite what `esper-lint check` reports, where a rewrite is certain to be right.
+
+- ESP301: the private reference becomes its public replacement (imports added, private imports
+  that only the rewritten code used removed, the user's aliases kept); see fixing/replace.py.
+- ESP101: a documentation block in SPEC §2's first layout is inserted above the statement, with
+  the "since" release from the torch index and the replacement as the fallback where known, and
+  visible placeholders (still ESP102) where not; see fixing/document.py.
+- ESP103 (only with `unsafe=True`, since it deletes a person's words): the stale block is removed.
+
+Every result is checked before it is returned: it parses (libcst and CPython), keeps its encoding,
+and its AST is identical (comment-only fixes) or differs only in the rewritten names and the imports
+under the roots (ESP301). A check that fails returns the source unchanged with `error` set.
+Fixes honour the enabled codes (`config.enabled(code, path)`) like ruff's --select/--ignore.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import pickle
+import stat
+import tempfile
+import tokenize
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import libcst as cst
+
+from esper_lint import parsing
+from esper_lint.config import Config
+from esper_lint.frontends.discovery import display_path
+from esper_lint.fix.analysis import judge_module
+from esper_lint.fix.document import new_lines, plan_documentation
+from esper_lint.fix.replace import apply_replacements, plan_replacements, prune_imports, unused_private_imports
+from esper_lint.fix.safety import UnsafeFix, check_parses, check_replacement_ast, check_same_ast
+from esper_lint.fix.stale import comments_to_remove
+from esper_lint.fix.tree import TargetedTransformer, paths_to
+from esper_lint.fast.positions import node_starts
+from esper_lint.fast.precheck import may_report
+from esper_lint.torch_index import load_index
+
+__all__ = [
+    "FIXABLE_CODES",
+    "UNSAFE_CODES",
+    "AppliedFix",
+    "FileChangedError",
+    "FileFix",
+    "FixOutcome",
+    "FixRun",
+    "fix_paths",
+    "fix_source",
+    "unified_diff",
+    "write_atomically",
+]
+
+FIXABLE_CODES = ("ESP301", "ESP101", "ESP103")  # in the order they are applied
+UNSAFE_CODES = frozenset({"ESP103"})
+
+
+@dataclass(frozen=True)
+class AppliedFix:
+    code: str
+    line: int  # where `check` reports the finding, in the source the fix was applied to
+    name: str | None
+    description: str
+
+
+@dataclass
+class FixOutcome:
+    new_source: bytes
+    applied: list[AppliedFix] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.applied)
+
+
+def fixable_codes(
+    config: Config, path: str, *, select_enabled: Callable[[str], bool] | None = None, unsafe: bool = False
+) -> list[str]:
+    return [
+        code
+        for code in FIXABLE_CODES
+        if config.enabled(code, path)
+        and (select_enabled is None or select_enabled(code))
+        and (unsafe or code not in UNSAFE_CODES)
+    ]
+
+
+def fix_source(
+    source: bytes,
+    path: str,
+    config: Config,
+    *,
+    select_enabled: Callable[[str], bool] | None = None,
+    unsafe: bool = False,
+) -> FixOutcome:
+    """Fix one file's bytes. Never raises for bad input: unparsable code is returned unchanged."""
+    raw = source.encode("utf-8") if isinstance(source, str) else source
+    codes = fixable_codes(config, path, select_enabled=select_enabled, unsafe=unsafe)
+    if not codes or not may_report(raw, config.roots):
+        return FixOutcome(raw)
+    guarded = parsing.guard(raw, path)
+    if guarded.tree is None:  # ESP001 territory: nothing to fix, `check` reports it
+        return FixOutcome(raw)
+    parsed = parsing.parse(raw, path, guarded=guarded)
+    if parsed.module is None:
+        return FixOutcome(raw)
+    try:
+        return parsing.on_big_stack(_fix, raw, parsed.module, path, config, codes)
+    except UnsafeFix as exc:
+        return FixOutcome(raw, [], str(exc))
+    except RecursionError:
+        return FixOutcome(raw, [], "the code is nested too deeply to fix safely")
+    except Exception as exc:  # a fixer bug must not lose the file or stop the run
+        return FixOutcome(raw, [], f"internal error while fixing ({type(exc).__name__}: {exc}); please report it")
+
+
+def _fix(raw: bytes, module: cst.Module, path: str, config: Config, codes: Sequence[str]) -> FixOutcome:
+    applied: list[AppliedFix] = []
+    current = raw
+    roots = config.roots
+    if "ESP301" in codes:
+        judged = judge_module(module, current, path, config)
+        plan = plan_replacements(judged, load_index(), roots)
+        if not plan.empty:
+            starts = node_starts(module, [*(item.verdict.anchor for item in plan.done), *plan.private_imports.values()])
+            fixed = apply_replacements(module, plan)
+            unused = unused_private_imports(fixed, plan, roots)
+            removed: list[str] = []
+            if unused:
+                fixed, removed = prune_imports(fixed, unused)
+            new = fixed.bytes
+            reparsed = check_parses(new, module)
+            check_replacement_ast(current, new, plan.old_chains | plan.new_chains, roots)
+            for item in plan.done:
+                line = starts.get(id(item.verdict.anchor), (1, 1))[0]
+                applied.append(AppliedFix("ESP301", line, item.reference.name, item.description))
+            for name in dict.fromkeys(removed):
+                anchor = plan.private_imports.get(name)
+                line = starts.get(id(anchor), (1, 1))[0] if anchor is not None else 1
+                applied.append(AppliedFix("ESP301", line, name, f"drop `import {name}`, which only the replaced names used"))
+            module, current = reparsed, new
+    comment_codes = [code for code in codes if code in ("ESP101", "ESP103")]
+    if comment_codes:
+        judged = judge_module(module, current, path, config)
+        insert: dict[int, list[cst.EmptyLine]] = {}
+        remove: set[int] = set()
+        notes: list[tuple[cst.CSTNode, str, str | None, str]] = []
+        removed_comments: list[cst.CSTNode] = []
+        plans = []
+        if "ESP103" in comment_codes:
+            for verdict, statement in judged.stale_statements():
+                comments = comments_to_remove(statement)
+                if comments:
+                    remove.update(id(comment) for comment in comments)
+                    removed_comments.extend(comments)
+                    notes.append((verdict.anchor, "ESP103", None, f"remove the stale Private API block ({len(comments)} comment line(s))"))
+        if "ESP101" in comment_codes and any(v.code == "ESP101" for v in judged.verdicts):
+            plans, covered = plan_documentation(
+                judged, load_index(), roots, statement_scope=config.documentation_scope == "statement"
+            )
+            planned = {id(plan.statement): plan for plan in plans}
+            for plan in plans:
+                insert[id(plan.statement.node)] = new_lines(plan)
+            for verdict, reference in judged.references_for("ESP101"):
+                plan = planned.get(id(reference.statement))
+                if plan is not None:
+                    what = "add a Private API documentation block"
+                    if not plan.complete:
+                        what += " with placeholders to fill in (still ESP102 until a person does)"
+                    notes.append((verdict.anchor, "ESP101", reference.name, what))
+                elif id(reference.statement) in covered:
+                    notes.append((verdict.anchor, "ESP101", reference.name, "covered by a Private API block added above it in its scope"))
+        if insert or remove:
+            starts = node_starts(module, [anchor for anchor, *_ in notes])
+            targets = [*(plan.statement.node for plan in plans), *removed_comments]
+            edited = module.visit(_CommentEditor(insert, remove, paths_to(module, targets)))
+            new = edited.bytes
+            check_parses(new, module)
+            check_same_ast(current, new)
+            for anchor, code, name, description in notes:
+                applied.append(AppliedFix(code, starts.get(id(anchor), (1, 1))[0], name, description))
+            current = new
+    return FixOutcome(current, applied)
+
+
+class _CommentEditor(TargetedTransformer):
+    """Insert comment lines above statements and remove chosen comments; nothing else."""
+
+    def __init__(self, insert: dict[int, list[cst.EmptyLine]], remove: set[int], paths: set[int]) -> None:
+        super().__init__(paths)
+        self.insert = insert
+        self.remove = remove
+
+    def on_leave(self, original_node, updated_node):  # type: ignore[override]
+        if isinstance(original_node, cst.EmptyLine):
+            if original_node.comment is not None and id(original_node.comment) in self.remove:
+                return cst.RemoveFromParent()
+            return updated_node
+        if isinstance(original_node, cst.TrailingWhitespace):
+            if original_node.comment is not None and id(original_node.comment) in self.remove:
+                return updated_node.with_changes(whitespace=cst.SimpleWhitespace(""), comment=None)
+            return updated_node
+        lines = self.insert.get(id(original_node))
+        if lines is not None:
+            return updated_node.with_changes(leading_lines=[*updated_node.leading_lines, *lines])
+        return updated_node
+
+
+# ---------------------------------------------------------------------------- files
+class FileChangedError(Exception):
+    """The file on disk is no longer the one that was fixed; it is left alone."""
+
+
+def write_atomically(path: Path, new: bytes, expected_old: bytes) -> None:
+    """Replace `path`'s contents with `new` through a temporary file in the same folder and
+    `os.replace`, keeping the file's permission bits. Raises FileChangedError when the file no longer
+    holds `expected_old` (changed during the run); OSError for I/O problems. A symlink's target is
+    written, the link kept."""
+    target = Path(os.path.realpath(path))
+    if target.read_bytes() != expected_old:
+        raise FileChangedError(f"{path}: changed on disk while it was being fixed; not written")
+    mode = stat.S_IMODE(os.stat(target).st_mode)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".esper-lint-tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(new)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        if target.read_bytes() != expected_old:  # narrow the window as far as a file system allows
+            raise FileChangedError(f"{path}: changed on disk while it was being fixed; not written")
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def _encoding(source: bytes) -> str:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    except SyntaxError:
+        return "utf-8"
+    return encoding
+
+
+def unified_diff(path: str, old: bytes, new: bytes) -> str:
+    """A unified diff of one file (`--- path` / `+++ path`), decoded with the file's own encoding."""
+    if old == new:
+        return ""
+    encoding = _encoding(old)
+    before = old.decode(encoding, "replace").splitlines(keepends=True)
+    after = new.decode(_encoding(new), "replace").splitlines(keepends=True)
+    out: list[str] = []
+    for line in difflib.unified_diff(before, after, fromfile=path, tofile=path):
+        if line.endswith(("\r\n", "\n", "\r")):
+            out.append(line)
+        else:
+            out.append(line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+@dataclass
+class FileFix:
+    path: Path
+    display: str
+    applied: list[AppliedFix] = field(default_factory=list)
+    changed: bool = False  # the fixed bytes differ from the file's
+    written: bool = False  # mode "fix" only
+    error: str | None = None  # "path: reason"
+
+
+@dataclass
+class FixRun:
+    files: list[FileFix]
+    diff: str  # every changed file's unified diff, in input order
+    errors: list[str]  # "path: reason"
+    fixed: int  # fixes applied ("fix") or that would apply ("diff")
+
+    @property
+    def changed_files(self) -> int:
+        return sum(1 for item in self.files if item.changed)
+
+
+_SERIAL_BELOW = 16
+
+
+def _fix_one(task: tuple[str, str, Config, bool, Callable[[str], bool] | None]):
+    raw_path, display, config, unsafe, select_enabled = task
+    try:
+        data = Path(raw_path).read_bytes()
+    except OSError as exc:
+        return raw_path, None, None, f"{display}: cannot read: {exc.strerror or exc}"
+    outcome = fix_source(data, display, config, select_enabled=select_enabled, unsafe=unsafe)
+    return raw_path, data, outcome, None
+
+
+def fix_paths(
+    files: Sequence[Path],
+    config: Config,
+    *,
+    mode: Literal["fix", "diff"] = "fix",
+    unsafe: bool = False,
+    select_enabled: Callable[[str], bool] | None = None,
+    jobs: int | None = 1,
+) -> FixRun:
+    """Fix (mode "fix": write) or show (mode "diff": write nothing) every file's fixes."""
+    if mode not in ("fix", "diff"):
+        raise ValueError(f"mode must be 'fix' or 'diff', not {mode!r}")
+    tasks = [(str(path), display_path(path), config, unsafe, select_enabled) for path in files]
+    workers = max(1, jobs or os.cpu_count() or 1)
+    if workers > 1 and select_enabled is not None:
+        try:
+            pickle.dumps(select_enabled)
+        except Exception:
+            workers = 1
+    if workers == 1 or len(tasks) < _SERIAL_BELOW:
+        results = list(map(_fix_one, tasks))
+    else:
+        chunk = max(1, min(32, len(tasks) // (workers * 8)))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_fix_one, tasks, chunksize=chunk))
+    run = FixRun([], "", [], 0)
+    diffs: list[str] = []
+    for (raw_path, data, outcome, read_error), (_, display, *_) in zip(results, tasks):
+        item = FileFix(Path(raw_path), display)
+        run.files.append(item)
+        if read_error is not None:
+            item.error = read_error
+            run.errors.append(read_error)
+            continue
+        assert outcome is not None and data is not None
+        if outcome.error is not None:
+            item.error = f"{display}: cannot fix: {outcome.error}"
+            run.errors.append(item.error)
+        if outcome.new_source == data:
+            continue
+        item.applied = outcome.applied
+        item.changed = True
+        diffs.append(unified_diff(display, data, outcome.new_source))
+        if mode == "diff":
+            run.fixed += len(outcome.applied)
+        else:
+            try:
+                write_atomically(Path(raw_path), outcome.new_source, data)
+                item.written = True
+                run.fixed += len(outcome.applied)
+            except FileChangedError as exc:
+                item.error = str(exc)
+                run.errors.append(item.error)
+            except OSError as exc:
+                item.error = f"{display}: cannot write: {exc.strerror or exc}"
+                run.errors.append(item.error)
+    run.diff = "".join(diffs)
+    return run

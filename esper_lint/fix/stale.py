@@ -1,0 +1,30 @@
+"""ESP103 (unsafe): remove a stale documentation block, i.e. the comments that make it one.
+
+Removed: from the marker line of the comment run above the statement down to the statement (or to
+the first blank comment line after the marker, which ends a fallback), and every comment on the
+statement's own lines that carries the marker. Comments above the marker line stay.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from esper_lint.analysis.resolver import Statement
+from esper_lint.analysis.contract import MARKER, comment_body
+
+
+def comments_to_remove(statement: Statement) -> list[cst.Comment]:
+    run: list[cst.Comment] = []
+    for line in statement.above:
+        run = [] if line.comment is None else [*run, line.comment]
+    removed: list[cst.Comment] = []
+    for index, comment in enumerate(run):
+        if MARKER.search(comment_body(comment)):
+            for later in run[index:]:
+                removed.append(later)
+                if later is not comment and not comment_body(later).strip():
+                    break
+            break
+    own = statement.comment_lines()[len(run):]
+    removed.extend(line.node for line in own if MARKER.search(line.body))
+    return removed

@@ -1,0 +1,278 @@
+"""`esper-lint`: the command line front end over the engine.
+
+Exit codes: 0 no findings, 1 findings, 2 usage, configuration or I/O error (message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from esper_lint import __version__, catalog
+from esper_lint.config import Config, ConfigError, load_config
+from esper_lint.frontends.baseline import load_baseline, new_findings, write_baseline
+from esper_lint.analysis.declarations import declarations_display, judge_declarations
+from esper_lint.frontends.discovery import discover, display_path
+from esper_lint.verify import verify_paths
+from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
+from esper_lint.verify.installed import TorchNotInstalled
+from esper_lint.model import Finding
+from esper_lint.frontends.output import REPORTERS
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code for usage errors is 2 as well
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"esper-lint: error: {message}\n")
+
+
+def _codes(value: str) -> list[str]:
+    codes = [code.strip() for code in value.split(",") if code.strip()]
+    for code in codes:
+        if not (code == "ALL" or (code.startswith("ESP") and code[3:].isdigit() and len(code) <= 6) or code == "ESP"):
+            raise argparse.ArgumentTypeError(f"{code!r} is not an esper-lint code or prefix (e.g. ESP101, ESP1, ALL)")
+    return codes
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="esper-lint", description="Lint private PyTorch API use against the documented-fallback contract.")
+    parser.add_argument("--version", action="version", version=f"esper-lint {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    check = commands.add_parser("check", help="lint Python files for private torch API use")
+    check.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
+    check.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
+    check.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to enable (replaces the configured select)")
+    check.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (added to the configured ignore)")
+    check.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    fixing = check.add_mutually_exclusive_group()
+    fixing.add_argument("--fix", action="store_true", help="apply the safe fixes in place (ESP301, ESP101 templates), then report what remains")
+    fixing.add_argument("--diff", action="store_true", help="print the fixes as a unified diff and change nothing (exit 1 when there is something to fix)")
+    check.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that delete a person's words (ESP103: stale blocks)")
+    check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record today's findings in FILE and exit 0")
+    check.add_argument("--baseline", type=Path, metavar="FILE", help="report only findings that are not in FILE")
+    check.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
+    check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    check.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
+
+    verify = commands.add_parser(
+        "verify", help="prove the private torch names in use exist in the installed torch (ESP203)"
+    )
+    verify.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
+    verify.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
+    verify.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
+    verify.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
+    verify.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    verify.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
+    verify.set_defaults(select=None, ignore=None, exit_zero=False)
+
+    inventory = commands.add_parser("inventory", help="every private torch name in use, its uses and what the index knows")
+    inventory.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
+    inventory.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format (default: text)")
+    inventory.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
+    inventory.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
+    inventory.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    inventory.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
+
+    explain = commands.add_parser("explain", help="what the torch index knows about a name (releases, replacement)")
+    explain.add_argument("name", help="a dotted torch name, e.g. torch._foreach_norm")
+    explain.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+
+    rule = commands.add_parser("rule", help="print the documentation of a rule")
+    rule.add_argument("code", help="e.g. ESP101")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_output()
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "verify":
+            return _verify(args)
+        if args.command == "inventory":
+            return _inventory(args)
+        if args.command == "explain":
+            return _explain(args.name, args.format)
+        if args.command == "rule":
+            return _rule(args.code)
+    except ConfigError as exc:
+        print(f"esper-lint: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except TorchNotInstalled as exc:
+        print(f"esper-lint: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("esper-lint: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_ERROR
+
+
+def _tolerant_output() -> None:
+    """Never die on printing an odd path or message (non-UTF-8 names, narrow consoles)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def effective_config(args: argparse.Namespace, paths: Sequence[Path]) -> Config:
+    config = load_config(paths, args.config)
+    if args.select is not None:
+        config = replace(config, select=tuple(args.select))
+    if args.ignore is not None:
+        config = replace(config, ignore=(*config.ignore, *args.ignore))
+    return config
+
+
+def _check(args: argparse.Namespace) -> int:
+    paths: list[Path] = args.paths or [Path(".")]
+    config = effective_config(args, paths)
+    discovery = discover(paths, config)
+    errors = list(discovery.errors)
+    if args.diff or args.fix:
+        fix_errors, exit_code = _apply_fixes(args, config, discovery.files)
+        errors.extend(fix_errors)
+        if args.diff:
+            for error in errors:
+                print(f"esper-lint: error: {error}", file=sys.stderr)
+            return EXIT_ERROR if errors else exit_code
+    findings: list[Finding] = []
+    declarations = config.private_apis
+    used_names: set[str] = set()
+    real_paths = {display_path(path): path for path in discovery.files}
+    for outcome in run_files(
+        discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=bool(declarations)
+    ):
+        if outcome.error is not None:
+            errors.append(outcome.error)
+        elif outcome.analysis is not None:
+            findings.extend(outcome.analysis.findings)
+            used_names.update(reference.name for reference in outcome.analysis.references)
+    if declarations:
+        # A declaration is stale only when no file of the project uses it. A run given only files (as
+        # pre-commit runs it: the changed files, in chunks) cannot know that, so it leaves ESP103 out.
+        covers_folders = any(path.is_dir() for path in paths)
+        judged = judge_declarations(
+            declarations,
+            config.source,
+            declarations_display(config.source),
+            config.roots,
+            used_names if covers_folders else None,
+        )
+        findings.extend(f for f in judged if config.enabled(f.code, f.path))
+    findings.sort(key=Finding.sort_key)
+    if args.write_baseline is not None:
+        count = write_baseline(args.write_baseline, findings, real_paths)
+        print(f"esper-lint: wrote {count} finding(s) to {args.write_baseline}", file=sys.stderr)
+        return _report(args, [], errors)
+    if args.baseline is not None:
+        findings = new_findings(findings, args.baseline, load_baseline(args.baseline), real_paths)
+    return _report(args, findings, errors)
+
+
+def _apply_fixes(args: argparse.Namespace, config: Config, files: list[Path]) -> tuple[list[str], int]:
+    """--diff prints the changes (exit 1 when any); --fix writes them, and the check that follows
+    reports what is left (placeholders a person must fill keep ESP102 firing)."""
+    from esper_lint.fix import fix_paths
+
+    run = fix_paths(files, config, mode="diff" if args.diff else "fix", unsafe=args.unsafe_fixes, jobs=args.jobs)
+    if args.diff:
+        sys.stdout.write(run.diff)
+    else:
+        print(f"esper-lint: fixed {run.fixed} finding(s) in {run.changed_files} file(s)", file=sys.stderr)
+    return list(run.errors), EXIT_FINDINGS if run.changed_files else EXIT_CLEAN
+
+
+def _cache_dir(args: argparse.Namespace, config: Config) -> Path | None:
+    return None if args.no_cache else (args.cache_dir or config.project_root / CACHE_DIR_NAME)
+
+
+def _report(args: argparse.Namespace, findings: list[Finding], errors: list[str]) -> int:
+    findings.sort(key=Finding.sort_key)
+    sys.stdout.write(REPORTERS[args.format](findings))
+    for error in errors:
+        print(f"esper-lint: error: {error}", file=sys.stderr)
+    if errors:
+        return EXIT_ERROR
+    if findings and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _verify(args: argparse.Namespace) -> int:
+    paths: list[Path] = args.paths or [Path(".")]
+    config = load_config(paths, args.config)
+    result = verify_paths(paths, config, jobs=args.jobs, cache_dir=_cache_dir(args, config))
+    if args.format == "text":
+        print(f"esper-lint verify: {result.checked_names} private torch name(s) checked against torch {result.torch_version}", file=sys.stderr)
+    return _report(args, result.findings, result.errors)
+
+
+def _inventory(args: argparse.Namespace) -> int:
+    """Exit 0 with the report; 2 when files could not be read (the report covers the others)."""
+    from esper_lint.frontends.inventory import RENDERERS, build_inventory
+    from esper_lint.analysis.knowledge import TorchKnowledge
+
+    paths: list[Path] = args.paths or [Path(".")]
+    config = load_config(paths, args.config)
+    discovery = discover(paths, config)
+    errors = list(discovery.errors)
+    uses = []
+    for outcome in run_files(discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=True):
+        if outcome.error is not None:
+            errors.append(outcome.error)
+        elif outcome.analysis is not None:
+            uses.extend(
+                (outcome.analysis.path, reference)
+                for reference in outcome.analysis.references
+                if config.check_typing_only or not reference.typing_only
+            )
+    sys.stdout.write(RENDERERS[args.format](build_inventory(uses, TorchKnowledge(config.torch_versions))))
+    for error in errors:
+        print(f"esper-lint: error: {error}", file=sys.stderr)
+    return EXIT_ERROR if errors else EXIT_CLEAN
+
+
+def _explain(name: str, output_format: str) -> int:
+    """Exit 0 when the index knows the name (or a module above it), 1 when it knows nothing."""
+    from esper_lint.torch_index.explain import explain, explain_data
+
+    name = name.strip()
+    if not name or not all(part.isidentifier() for part in name.split(".")):
+        print(f"esper-lint: error: {name!r} is not a dotted Python name", file=sys.stderr)
+        return EXIT_ERROR
+    print(explain(name, output_format))
+    return EXIT_CLEAN if explain_data(name)["matched"] is not None else EXIT_FINDINGS
+
+
+def _rule(code: str) -> int:
+    rules = catalog.all_rules()
+    if code.upper() not in rules:
+        print(f"esper-lint: error: unknown rule {code!r} (known: {', '.join(rules)})", file=sys.stderr)
+        return EXIT_ERROR
+    chosen = rules[code.upper()]
+    print(f"# {chosen.code}: {chosen.name}\n\n{chosen.summary}\n{chosen.document.split(chr(10), 1)[1]}")
+    return EXIT_CLEAN
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

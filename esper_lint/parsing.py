@@ -1,0 +1,210 @@
+"""The one safe parse: every path that reads Python (check, fix, verify, inventory, flake8, the
+fallback code in comments and declarations) parses through here, and gets a tree or an ESP001
+finding, never a crash.
+
+libcst's native parser recurses on the C stack without a depth limit: about 5,000 nested lambdas,
+conditional expressions or attribute accesses overflow an 8 MiB stack and kill the whole process
+(SIGSEGV), and far deeper input also takes minutes. CPython's own parser refuses such input cleanly
+(at most 200 nested brackets, and a parser stack of 6,000 levels), so text goes through it first
+(`guard`), and libcst then runs on a thread whose stack has room for anything CPython took
+(`on_big_stack`). Work on the trees (the resolver, fixers' transformers) recurses as deep as the
+tree and runs on that thread too.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import libcst as cst
+
+from esper_lint import catalog
+from esper_lint.fast.big_stack import BigStackRunner
+from esper_lint.model import Finding
+
+__all__ = ["Guarded", "Parsed", "guard", "on_big_stack", "parse", "parse_fragment", "unanalysable"]
+
+_T = TypeVar("_T")
+_BIG_STACK = 512 * 1024 * 1024
+_RECURSION_LIMIT = 20_000  # long generated expressions (`a + b + ...` thousands deep) nest the tree that deep
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+_NESTING_MESSAGES = ("too many nested parentheses", "too many levels of indentation", "too complex")
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """CPython's reading of a file: its tree, or the ESP001 finding for code too deep to parse, or
+    neither (a syntax error, which libcst then parses and words)."""
+
+    tree: ast.Module | None
+    failure: Finding | None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """libcst's tree of a file, or the ESP001 finding that explains why there is none."""
+
+    module: cst.Module | None
+    failure: Finding | None
+    text: bytes | str = b""  # what libcst parsed: the source, or the reduced text standing for it
+
+
+def guard(source: bytes | str, path: str) -> Guarded:
+    """CPython's parse of `source`: the check that keeps libcst from input that would crash it."""
+    try:
+        with warnings.catch_warnings():  # invalid escapes and the like are not ours to report
+            warnings.simplefilter("ignore")
+            return Guarded(compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True), None)
+    except SyntaxError as exc:
+        if exc.lineno and any(text in str(exc.msg) for text in _NESTING_MESSAGES):
+            return Guarded(None, unanalysable(path, exc.lineno, exc.offset or 1, f"syntax error: {exc.msg}"))
+    except (RecursionError, MemoryError):
+        return Guarded(None, unanalysable(path, 1, 1, "the code is nested too deeply to parse"))
+    except ValueError:
+        pass  # e.g. NUL bytes on older Pythons: libcst reports it
+    return Guarded(None, None)
+
+
+def parse(
+    source: bytes | str,
+    path: str,
+    *,
+    guarded: Guarded | None = None,
+    reduced: bytes | str | None = None,
+) -> Parsed:
+    """The one entry to libcst: `source` checked by the guard (unless its result is given), then
+    parsed by libcst on the big stack. `reduced`, a text with the same statements on the same lines
+    (the reduction's), is what libcst parses instead where given; should it ever not parse, the whole
+    `source` is."""
+    raw = source.encode("utf-8") if isinstance(source, str) else source
+    checked = guarded if guarded is not None else guard(raw, path)
+    if checked.failure is not None:
+        return Parsed(None, checked.failure)
+    return on_big_stack(_parse_on_big_stack, source, raw, path, reduced)
+
+
+def _parse_on_big_stack(source: bytes | str, raw: bytes, path: str, reduced: bytes | str | None) -> Parsed:
+    if reduced is not None:
+        try:
+            return Parsed(_parse_unvalidated(reduced), None, reduced)
+        except Exception:  # the reduction is built to parse; should it ever not, the whole file is
+            pass
+    try:
+        return Parsed(_parse_unvalidated(source), None, source)
+    except Exception as exc:  # libcst raises assorted errors on odd bytes; each is a clear ESP001
+        return Parsed(None, _parse_failure(path, raw, exc))
+
+
+
+
+def parse_fragment(code: str, *, expression: bool = False) -> cst.Module | cst.BaseExpression | None:
+    """A snippet (fallback code in a comment or declaration, a string annotation) parsed through
+    the same guard: its tree, or None when it is not valid Python or is nested too deeply."""
+    text = code if expression else code + "\n"
+    mode = "eval" if expression else "exec"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(text, "<fragment>", mode, flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    parser = cst.parse_expression if expression else cst.parse_module
+    try:
+        return on_big_stack(parser, text)
+    except Exception:  # libcst refuses some text CPython takes (newer syntax): not parseable here
+        return None
+
+
+def on_big_stack(function: Callable[..., _T], *args: object) -> _T:
+    """Run `function` on the big-stack thread with a recursion limit to match; directly when
+    already there."""
+    return _big_stack.call(_with_deep_recursion, function, args)
+
+
+def _with_deep_recursion(function: Callable[..., _T], args: tuple[object, ...]) -> _T:
+    with _deep_recursion():
+        return function(*args)
+
+
+_big_stack = BigStackRunner(_BIG_STACK)
+
+
+@contextmanager
+def _deep_recursion() -> Iterator[None]:
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, _RECURSION_LIMIT))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
+def unanalysable(path: str, line: int, column: int, reason: str) -> Finding:
+    """ESP001 at a place in a file."""
+    return Finding(path, max(line, 1), max(column, 1), "ESP001", catalog.message("ESP001", reason=reason), None)
+
+
+_validation_lock = threading.Lock()
+
+
+def _parse_unvalidated(source: bytes | str) -> cst.Module:
+    """`cst.parse_module` without re-validating each node as libcst's parser builds it.
+
+    Every libcst node checks its own fields on construction (`CSTNode.__post_init__`), which is a
+    fifth of the parse; nodes that libcst's parser builds from text it accepted are valid by
+    construction (libcst's own comment there says as much). Nodes built outside this call, as
+    the fixers' are, are still checked. Where a libcst release moves that hook, this is a plain
+    parse.
+    """
+    hook = cst.CSTNode.__dict__.get("__post_init__")
+    if hook is None:
+        return cst.parse_module(source)
+    with _validation_lock:
+        cst.CSTNode.__post_init__ = _no_validation  # type: ignore[method-assign]
+        try:
+            return cst.parse_module(source)
+        finally:
+            cst.CSTNode.__post_init__ = hook  # type: ignore[method-assign]
+
+
+def _no_validation(self: cst.CSTNode) -> None:
+    return None
+
+
+def _parse_failure(path: str, raw: bytes, exc: Exception) -> Finding:
+    if isinstance(exc, cst.ParserSyntaxError):
+        return _syntax_error(path, raw, exc)
+    if isinstance(exc, UnicodeDecodeError):
+        line = raw[: exc.start].count(b"\n") + 1
+        return unanalysable(path, line, 1, f"cannot decode the file: {exc.reason} ({exc.encoding})")
+    if isinstance(exc, RecursionError):
+        return unanalysable(path, 1, 1, "the code is nested too deeply to parse")
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return unanalysable(path, 1, 1, f"cannot parse: {text[:200]}")
+
+
+def _syntax_error(path: str, raw: bytes, exc: cst.ParserSyntaxError) -> Finding:
+    """Place and word a syntax error as CPython does; libcst's messages list every expected token."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(raw, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as cpython:
+        if cpython.lineno:
+            return unanalysable(path, cpython.lineno, cpython.offset or 1, f"syntax error: {cpython.msg}")
+        nul = raw.find(b"\0")
+        if nul >= 0:  # CPython gives no position for NUL bytes: point at the first one
+            line = len(_LINE_BREAK.findall(raw, 0, nul)) + 1
+            column = nul - max(raw.rfind(b"\n", 0, nul), raw.rfind(b"\r", 0, nul))
+            return unanalysable(path, line, column, f"syntax error: {cpython.msg}")
+    except (ValueError, RecursionError, MemoryError) as other:
+        return unanalysable(path, exc.raw_line, exc.raw_column + 1, f"syntax error: {other}")
+    # CPython accepts it but libcst cannot parse it (syntax newer than this libcst knows).
+    return unanalysable(path, exc.raw_line, exc.raw_column + 1, f"libcst cannot parse this syntax: {exc.message}")

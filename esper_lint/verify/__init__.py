@@ -1,0 +1,68 @@
+"""The CI gate behind `esper-lint verify` and `esper_lint.testing`: private names vs installed torch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from esper_lint import catalog
+from esper_lint.config import Config
+from esper_lint.analysis.declarations import declaration_line, declarations_display
+from esper_lint.frontends.discovery import discover
+from esper_lint.model import Finding
+from esper_lint.frontends.runner import run_files
+from esper_lint.verify.installed import Resolution, resolve_all, torch_version, verifiable
+
+
+@dataclass
+class GateResult:
+    torch_version: str
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    checked_names: int = 0
+
+
+def _missing_message(resolution: Resolution, version: str) -> str:
+    missing = resolution.missing_component or resolution.name
+    parent, _, last = missing.rpartition(".")
+    why = f"`{parent}` has no attribute or submodule `{last}`" if parent else f"`{missing}` cannot be imported"
+    if resolution.detail and not resolution.detail.startswith(("ModuleNotFoundError", "ImportError")):
+        why += f" ({resolution.detail})"
+    return catalog.message("ESP203", name=resolution.name, version=version, why=why)
+
+
+def verify_paths(
+    paths: Sequence[Path], config: Config, *, jobs: int | None = None, cache_dir: Path | None = None
+) -> GateResult:
+    """Every private torch name the code references, and every central declaration, resolved."""
+    result = GateResult(torch_version())
+    discovery = discover(paths, config)
+    result.errors.extend(discovery.errors)
+    uses: list[tuple[str, int, int, str]] = []
+    for outcome in run_files(discovery.files, config, jobs=jobs, cache_dir=cache_dir, with_references=True):
+        if outcome.error is not None:
+            result.errors.append(outcome.error)
+            continue
+        assert outcome.analysis is not None
+        result.findings.extend(f for f in outcome.analysis.findings if f.code == "ESP001")
+        for reference in outcome.analysis.references:
+            if config.check_typing_only or not reference.typing_only:
+                uses.append((outcome.analysis.path, reference.line, reference.column, reference.name))
+    declared_at = declarations_display(config.source)
+    for name in config.private_apis:
+        line = declaration_line(config.source, name) if config.source is not None else 1
+        uses.append((declared_at, line, 1, name))
+    resolutions = resolve_all(name for *_, name in uses)
+    result.checked_names = len(resolutions)
+    for path, line, column, name in uses:
+        resolution = resolutions.get(name)
+        if resolution is not None and not resolution.present:
+            result.findings.append(Finding(path, line, column, "ESP203", _missing_message(resolution, result.torch_version), name))
+    result.findings = sorted(
+        (f for f in result.findings if config.enabled(f.code, f.path)), key=Finding.sort_key
+    )
+    return result
+
+
+__all__ = ["GateResult", "verify_paths", "verifiable"]
