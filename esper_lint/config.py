@@ -34,7 +34,6 @@ class Config:
     private_apis: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     source: Path | None = None
     project_root: Path = field(default_factory=Path.cwd)
-    pyproject: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def enabled(self, code: str, path: str | None = None) -> bool:
         ignore: Iterable[str] = self.ignore
@@ -50,7 +49,7 @@ class Config:
                 codes.extend(pattern_codes)
         return codes
 
-    def is_excluded(self, path: Path, *, explicit: bool = False) -> bool:
+    def is_excluded(self, path: Path) -> bool:
         """`exclude` patterns match the path relative to the project root or any of its parts."""
         patterns = (*self.exclude, *self.extend_exclude)
         if not patterns:
@@ -260,7 +259,6 @@ def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Con
     base = Config(
         source=pyproject,
         project_root=pyproject.parent.resolve(),
-        pyproject=data,
         torch_versions=_declared_torch_range(data),
     )
     if table is None:

@@ -40,6 +40,11 @@ def any_private(components: Iterable[str]) -> bool:
     return any(is_private_component(part) for part in components)
 
 
+def is_private(dotted: str) -> bool:
+    """A component after the first is private: `torch._C` is, `torch.nn.__version__` is not."""
+    return any_private(dotted.split(".")[1:])
+
+
 def covers(documented: str, name: str) -> bool:
     """A documented name covers itself and everything under it (`torch._dynamo` covers `torch._dynamo.config.x`)."""
     return name == documented or name.startswith(documented + ".")

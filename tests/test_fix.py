@@ -13,6 +13,7 @@ import libcst as cst
 import pytest
 
 from esper_lint.fix import api as fixes
+from esper_lint.fix import files as fix_files
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 from esper_lint.fix import FileChangedError, fix_paths, fix_source, unified_diff, write_atomically
@@ -370,14 +371,14 @@ def test_fix_paths_reports_unreadable_files(tmp_path: Path) -> None:
 def test_fix_paths_refuses_a_file_changed_during_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "m.py"
     target.write_bytes(b"import torch\n\nf = torch._dynamo.disable\n")
-    real_fix = fixes.fix_source
+    real_fix = fix_files.fix_source
 
     def fix_then_edit(source, path, config, **kwargs):
         outcome = real_fix(source, path, config, **kwargs)
         target.write_bytes(b"# edited by a person meanwhile\n")
         return outcome
 
-    monkeypatch.setattr(fixes, "fix_source", fix_then_edit)
+    monkeypatch.setattr(fix_files, "fix_source", fix_then_edit)
     run = fix_paths([target], Config(), mode="fix", unsafe=False)
     assert target.read_bytes() == b"# edited by a person meanwhile\n"
     assert run.fixed == 0 and len(run.errors) == 1 and "changed on disk" in run.errors[0]

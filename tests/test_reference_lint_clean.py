@@ -45,7 +45,7 @@ def private_call_index(lines: list[str]) -> int:
 
 
 def documentation_block(lines: list[str]) -> list[str]:
-    """The run of full-line comments directly above the private call (SPEC section 2)."""
+    """The run of full-line comments directly above the private call (README, "The comment contract")."""
     index = private_call_index(lines)
     block: list[str] = []
     for line in reversed(lines[:index]):
@@ -56,7 +56,7 @@ def documentation_block(lines: list[str]) -> list[str]:
 
 
 def block_fallback_code(block: list[str]) -> str:
-    """The fallback as SPEC section 2 reads it: after 'fallback is:', dedented, to a blank comment."""
+    """The fallback as the README's comment contract reads it: after 'fallback is:', dedented, to a blank comment."""
     texts = [line[1:] for line in block]  # drop the '#'
     for position, text in enumerate(texts):
         marker = re.search(r"fallback(?: is| to)?:(.*)$", text, flags=re.IGNORECASE)

@@ -18,7 +18,7 @@ from esper_lint import data as _data
 from tools.build_torch_index import build_index, main as builder_main
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
 from esper_lint.torch_index.explain import explain
-from esper_lint.torch_index.names import is_private
+from esper_lint.names import is_private
 from esper_lint.torch_index.versions import (
     SpecifierError,
     minor_release,

@@ -1,7 +1,7 @@
 """Build the torch private-API index from release wheels, without importing them.
 
 The index records, for every torch minor release from 1.6 to the newest one on PyPI, which
-*private* dotted names under ``torch`` exist (see SPEC.md section 1 for "private"), plus
+*private* dotted names under ``torch`` exist (see `esper_lint.names` for "private"), plus
 every module path (public ones too, as anchors for lookups of deeper attributes) and the
 public classes that carry private members (``torch.Tensor``, ``torch.nn.Module``).
 
@@ -99,7 +99,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from esper_lint.torch_index.names import is_dunder, is_private, is_private_part
+from esper_lint.names import is_dunder, is_private, is_private_component
 from esper_lint.torch_index.versions import parse_version
 
 # --------------------------------------------------------------------------------------
@@ -578,7 +578,7 @@ def extract_names(rel: Release) -> ReleaseNames:
             full = f"{modname}.{local}"
             if origin == "def":
                 kind = mi.defs[local]
-                if not mod_private and not is_private_part(local):
+                if not mod_private and not is_private_component(local):
                     public.add(full)
                 if kind == KIND_CLASS:
                     add_class_members(full, full)
@@ -594,7 +594,7 @@ def extract_names(rel: Release) -> ReleaseNames:
                     add(full, KIND_ATTR)
                 continue
             canonical, kind = res
-            if not mod_private and not is_private_part(local):
+            if not mod_private and not is_private_component(local):
                 public.add(full)
                 # a deliberate re-export: listed in __all__, or (without __all__) bound
                 # with the `from x import y as y` idiom; other imports of a public module
@@ -631,7 +631,7 @@ def extract_names(rel: Release) -> ReleaseNames:
                 if bci:
                     members |= bci.members
         for member in members:
-            if is_private_part(member):
+            if is_private_component(member):
                 add(f"torch.Tensor.{member}", KIND_ATTR)
                 add(f"{tensor_mod}.Tensor.{member}", KIND_ATTR)
 
@@ -652,7 +652,7 @@ def extract_names(rel: Release) -> ReleaseNames:
         for fname, kind in vf.defs.items():
             if kind != KIND_FUNCTION or fname.startswith("__") or fname in private_ops:
                 continue
-            if is_private_part(fname):
+            if is_private_component(fname):
                 add(f"torch.{fname}", KIND_FUNCTION)
             else:
                 public.add(f"torch.{fname}")
@@ -664,7 +664,7 @@ def extract_names(rel: Release) -> ReleaseNames:
     if rel.ops:
         add("torch.ops.aten", KIND_SCHEMA_NS)
         for op, overloads in rel.ops.items():
-            if not is_private_part(op):
+            if not is_private_component(op):
                 continue
             add(f"torch.ops.aten.{op}", KIND_OP)
             for ov in overloads:

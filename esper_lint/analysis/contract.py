@@ -1,4 +1,4 @@
-"""SPEC §2: read a statement's comment block and judge it as documentation of a private API.
+"""Read a statement's comment block and judge it as documentation of a private API.
 
 A block is the text of the full-line comments directly above a statement plus the comments on the
 statement's own lines. Only blocks that carry the `Private API` marker are documentation blocks;
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from esper_lint.analysis.forms import MARKER
 from esper_lint.parsing import parse_fragment
 
-MARKER = re.compile(r"private[ \t]+api", re.I)
 _SINCE = re.compile(r"\bsince\s+(?:pytorch|torch)\b[ \t]*(\S*)", re.I)
 _VERSION = re.compile(r"v?(\d+\.\d+(?:\.\d+)?)")
 _FALLBACK = re.compile(r"\bfallback(?:\s+is|\s+to)?\s*:", re.I)

@@ -16,24 +16,11 @@ import libcst as cst
 from esper_lint import catalog
 from esper_lint.analysis.contract import _syntax_reason
 from esper_lint.analysis.judge import private_names_in
-from esper_lint.frontends.discovery import display_path
 from esper_lint.model import Finding
 from esper_lint.names import covers
 from esper_lint.parsing import parse_fragment
 
 _VERSION = re.compile(r"v?\d+\.\d+(?:\.\d+)?")
-
-
-def declarations_display(pyproject: Path | None) -> str:
-    """How findings on central declarations name pyproject.toml: relative to the working directory
-    when it lies below it, like the linted files (SARIF and GitHub annotations need repository paths)."""
-    if pyproject is None:
-        return "pyproject.toml"
-    try:
-        shown = pyproject.relative_to(Path.cwd().resolve()) if pyproject.is_absolute() else pyproject
-    except (ValueError, OSError):
-        shown = pyproject
-    return display_path(shown)
 
 
 def declaration_line(pyproject: Path, name: str) -> int:

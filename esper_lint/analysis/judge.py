@@ -1,4 +1,4 @@
-"""Decide, for each private reference, whether it is documented (SPEC §2), and find stale blocks.
+"""Decide, for each private reference, whether it is documented, and find stale blocks.
 
 A reference is documented by, in order: its own statement's valid block; an earlier valid block in
 an enclosing scope that documents the same name or a module above it (`documentation-scope =

@@ -26,6 +26,7 @@ import libcst as cst
 from esper_lint.parsing import parse_fragment
 
 from esper_lint.analysis.contract import CommentLine, comment_body
+from esper_lint.analysis.forms import FALLBACK_ERRORS, STRING_GUARD, STRING_USE
 from esper_lint.names import any_private, covers, is_private_name, root_of
 
 _NOT_CODE_FIELDS = frozenset(
@@ -343,7 +344,7 @@ class ReferenceCollector:
                 return None
 
     def _getattr_literal(self, call: cst.Call) -> str | None:
-        if not (isinstance(call.func, cst.Name) and call.func.value == "getattr"):
+        if not (isinstance(call.func, cst.Name) and call.func.value == STRING_USE):
             return None
         args = call.args
         if len(args) not in (2, 3) or any(arg.keyword is not None or arg.star for arg in args):
@@ -558,7 +559,7 @@ class ReferenceCollector:
             self._typing_only = True
         guard = self._hasattr_guard(node.test) if node.orelse is not None else None
         if guard is not None:
-            # SPEC §2 code-level fallback: `if hasattr(torch, "_x"): <use> else: <fallback>`.
+            # A code-level fallback (README, "The comment contract"): `if hasattr(torch, "_x"): <use> else: <fallback>`.
             self._guards = (*self._guards, guard)
         self._suite(node.body, key + (0,))
         self._typing_only, self._guards = saved_typing, saved_guards
@@ -585,7 +586,7 @@ class ReferenceCollector:
         self._scope.merge(before)
 
     def _hasattr_guard(self, test: cst.BaseExpression) -> str | None:
-        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "hasattr"):
+        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == STRING_GUARD):
             return None
         if len(test.args) != 2:
             return None
@@ -599,7 +600,7 @@ class ReferenceCollector:
         before = self._scope.snapshot()
         fallback_bindings = [_names_bound_in(h.body) for h in node.handlers if _catches_missing_api(h)]
         if fallback_bindings and isinstance(node.body, cst.IndentedBlock):
-            # SPEC §2 code-level fallback: the handler rebinds what the guarded statement bound.
+            # A code-level fallback (README, "The comment contract"): the handler rebinds what the guarded statement bound.
             for index, statement in enumerate(node.body.body):
                 first = len(self.references)
                 self._statement_node(statement, key + (0, index), statement.leading_lines)
@@ -733,7 +734,7 @@ class ReferenceCollector:
 
     def _special_call(self, node: cst.Call) -> bool:
         func = node.func
-        if isinstance(func, cst.Name) and func.value == "hasattr" and len(node.args) == 2:
+        if isinstance(func, cst.Name) and func.value == STRING_GUARD and len(node.args) == 2:
             # A guard, not a use: `hasattr(torch, "_x")` reports nothing, but its object may.
             self._expr(node.args[0].value)
             return True
@@ -774,11 +775,6 @@ class ReferenceCollector:
         self._scope = saved
 
 
-_MISSING_API_ERRORS = frozenset(
-    {"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "BaseException"}
-)
-
-
 def _catches_missing_api(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
     """Whether an `except` clause catches the error a vanished private API raises."""
     caught = handler.type
@@ -787,7 +783,7 @@ def _catches_missing_api(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> 
     options = [element.value for element in caught.elements] if isinstance(caught, cst.Tuple) else [caught]
     for option in options:
         name = option.value if isinstance(option, cst.Name) else option.attr.value if isinstance(option, cst.Attribute) else None
-        if name in _MISSING_API_ERRORS:
+        if name in FALLBACK_ERRORS:
             return True
     return False
 

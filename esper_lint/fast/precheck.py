@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from esper_lint.analysis.forms import MARKER_BYTES, PRIVATE_AFTER_DOT
+from esper_lint.analysis.forms import MARKER_BYTES, PRIVATE_AFTER_DOT, STRING_USE_BYTES
 from esper_lint.fast.reduction import may_reference
 
 _IMPORT = re.compile(rb"\bimport\b")
@@ -112,4 +112,4 @@ def _import_region(source: bytes, start: int) -> bytes:
 
 
 def _has_getattr_string(source: bytes) -> bool:
-    return b"getattr" in source and _QUOTED_UNDERSCORE.search(source) is not None
+    return STRING_USE_BYTES in source and _QUOTED_UNDERSCORE.search(source) is not None

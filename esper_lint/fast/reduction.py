@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from esper_lint.names import is_private_component
-from esper_lint.analysis.forms import MARKER_BYTES, PRIVATE_AFTER_DOT_SOURCE
+from esper_lint.analysis.forms import MARKER_BYTES, PRIVATE_AFTER_DOT_SOURCE, STRING_CALLS, STRING_USE, STRING_USE_BYTES
 
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.M)
 _BOM = b"\xef\xbb\xbf"
@@ -106,7 +106,7 @@ def _read(
 
 # Text that may put a private chain, a `getattr` string or a binding inside an expression: a line
 # without any of it needs no expression walk, only its statement's own binding targets.
-_HOT = re.compile(PRIVATE_AFTER_DOT_SOURCE + rb"|getattr|\blambda\b|\bfor\b|:=|\bcase\b")
+_HOT = re.compile(PRIVATE_AFTER_DOT_SOURCE + rb"|" + STRING_USE_BYTES + rb"|\blambda\b|\bfor\b|:=|\bcase\b")
 
 
 def _hot_line_counts(text: bytes, starts: list[int]) -> list[int]:
@@ -462,7 +462,6 @@ _HEADER_FIELDS: dict[type, tuple[str, ...]] = {
     ast.ClassDef: ("decorator_list", "bases", "keywords", "type_params"),
 }
 _NO_CODE_STATEMENTS = frozenset({ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal, ast.Pass, ast.Break, ast.Continue})
-_KEEP_ARGUMENTS = frozenset({"getattr", "hasattr"})
 
 
 class _Thinner:
@@ -501,7 +500,7 @@ class _Thinner:
             if _private_getattr(node) and _base_name(node) in self.candidates:  # type: ignore[arg-type]
                 reaches = True
             func = node.func  # type: ignore[attr-defined]
-            if type(func) is ast.Name and func.id in _KEEP_ARGUMENTS:
+            if type(func) is ast.Name and func.id in STRING_CALLS:
                 inner = 0
         elif kind is ast.NamedExpr:
             reaches = True
@@ -656,7 +655,7 @@ def _names_in(targets: Sequence[ast.expr]) -> list[str]:
 
 
 def _is_getattr(node: ast.Call) -> bool:
-    return isinstance(node.func, ast.Name) and node.func.id == "getattr" and bool(node.args)
+    return isinstance(node.func, ast.Name) and node.func.id == STRING_USE and bool(node.args)
 
 
 def _private_getattr(node: ast.Call) -> bool:

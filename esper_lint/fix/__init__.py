@@ -1,23 +1,12 @@
 """Autofix: rewrite what `esper-lint check` reports, where a rewrite is certain to be right.
 
-`api.py` holds the entry points (`fix_source`, `fix_paths`); each fix kind has a module of its own
+`api.py` fixes one file's bytes (`fix_source`), `files.py` fixes files on disk (`fix_paths`); each fix kind has a module of its own
 (`replace.py`: ESP301, `document.py`: ESP101, `stale.py`: ESP103), and `safety.py` checks every
 result before it is returned.
 """
 
-from esper_lint.fix.api import (
-    FIXABLE_CODES,
-    UNSAFE_CODES,
-    AppliedFix,
-    FileChangedError,
-    FileFix,
-    FixOutcome,
-    FixRun,
-    fix_paths,
-    fix_source,
-    unified_diff,
-    write_atomically,
-)
+from esper_lint.fix.api import FIXABLE_CODES, UNSAFE_CODES, AppliedFix, FixOutcome, fix_source
+from esper_lint.fix.files import FileChangedError, FileFix, FixRun, fix_paths, unified_diff, write_atomically
 
 __all__ = [
     "FIXABLE_CODES",

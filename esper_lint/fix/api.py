@@ -1,10 +1,10 @@
 """Autofix: rewrite what `esper-lint check` reports, where a rewrite is certain to be right.
 
 - ESP301: the private reference becomes its public replacement (imports added, private imports
-  that only the rewritten code used removed, the user's aliases kept); see fixing/replace.py.
-- ESP101: a documentation block in SPEC §2's first layout is inserted above the statement, with
+  that only the rewritten code used removed, the user's aliases kept); see fix/replace.py.
+- ESP101: a documentation block in the README's first layout is inserted above the statement, with
   the "since" release from the torch index and the replacement as the fallback where known, and
-  visible placeholders (still ESP102) where not; see fixing/document.py.
+  visible placeholders (still ESP102) where not; see fix/document.py.
 - ESP103 (only with `unsafe=True`, since it deletes a person's words): the stale block is removed.
 
 Every result is checked before it is returned: it parses (libcst and CPython), keeps its encoding,
@@ -15,47 +15,24 @@ Fixes honour the enabled codes (`config.enabled(code, path)`) like ruff's --sele
 
 from __future__ import annotations
 
-import difflib
-import io
-import os
-import pickle
-import stat
-import tempfile
-import tokenize
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
 import libcst as cst
 
 from esper_lint import parsing
 from esper_lint.config import Config
-from esper_lint.frontends.discovery import display_path
+from esper_lint.fast.positions import node_starts
+from esper_lint.fast.precheck import may_report
 from esper_lint.fix.analysis import judge_module
 from esper_lint.fix.document import new_lines, plan_documentation
 from esper_lint.fix.replace import apply_replacements, plan_replacements, prune_imports, unused_private_imports
 from esper_lint.fix.safety import UnsafeFix, check_parses, check_replacement_ast, check_same_ast
 from esper_lint.fix.stale import comments_to_remove
 from esper_lint.fix.tree import TargetedTransformer, paths_to
-from esper_lint.fast.positions import node_starts
-from esper_lint.fast.precheck import may_report
 from esper_lint.torch_index import load_index
 
-__all__ = [
-    "FIXABLE_CODES",
-    "UNSAFE_CODES",
-    "AppliedFix",
-    "FileChangedError",
-    "FileFix",
-    "FixOutcome",
-    "FixRun",
-    "fix_paths",
-    "fix_source",
-    "unified_diff",
-    "write_atomically",
-]
+__all__ = ["FIXABLE_CODES", "UNSAFE_CODES", "AppliedFix", "FixOutcome", "fix_source", "fixable_codes"]
 
 FIXABLE_CODES = ("ESP301", "ESP101", "ESP103")  # in the order they are applied
 UNSAFE_CODES = frozenset({"ESP103"})
@@ -211,154 +188,3 @@ class _CommentEditor(TargetedTransformer):
         if lines is not None:
             return updated_node.with_changes(leading_lines=[*updated_node.leading_lines, *lines])
         return updated_node
-
-
-# ---------------------------------------------------------------------------- files
-class FileChangedError(Exception):
-    """The file on disk is no longer the one that was fixed; it is left alone."""
-
-
-def write_atomically(path: Path, new: bytes, expected_old: bytes) -> None:
-    """Replace `path`'s contents with `new` through a temporary file in the same folder and
-    `os.replace`, keeping the file's permission bits. Raises FileChangedError when the file no longer
-    holds `expected_old` (changed during the run); OSError for I/O problems. A symlink's target is
-    written, the link kept."""
-    target = Path(os.path.realpath(path))
-    if target.read_bytes() != expected_old:
-        raise FileChangedError(f"{path}: changed on disk while it was being fixed; not written")
-    mode = stat.S_IMODE(os.stat(target).st_mode)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".esper-lint-tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(new)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        if target.read_bytes() != expected_old:  # narrow the window as far as a file system allows
-            raise FileChangedError(f"{path}: changed on disk while it was being fixed; not written")
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
-def _encoding(source: bytes) -> str:
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
-    except SyntaxError:
-        return "utf-8"
-    return encoding
-
-
-def unified_diff(path: str, old: bytes, new: bytes) -> str:
-    """A unified diff of one file (`--- path` / `+++ path`), decoded with the file's own encoding."""
-    if old == new:
-        return ""
-    encoding = _encoding(old)
-    before = old.decode(encoding, "replace").splitlines(keepends=True)
-    after = new.decode(_encoding(new), "replace").splitlines(keepends=True)
-    out: list[str] = []
-    for line in difflib.unified_diff(before, after, fromfile=path, tofile=path):
-        if line.endswith(("\r\n", "\n", "\r")):
-            out.append(line)
-        else:
-            out.append(line + "\n\\ No newline at end of file\n")
-    return "".join(out)
-
-
-@dataclass
-class FileFix:
-    path: Path
-    display: str
-    applied: list[AppliedFix] = field(default_factory=list)
-    changed: bool = False  # the fixed bytes differ from the file's
-    written: bool = False  # mode "fix" only
-    error: str | None = None  # "path: reason"
-
-
-@dataclass
-class FixRun:
-    files: list[FileFix]
-    diff: str  # every changed file's unified diff, in input order
-    errors: list[str]  # "path: reason"
-    fixed: int  # fixes applied ("fix") or that would apply ("diff")
-
-    @property
-    def changed_files(self) -> int:
-        return sum(1 for item in self.files if item.changed)
-
-
-_SERIAL_BELOW = 16
-
-
-def _fix_one(task: tuple[str, str, Config, bool, Callable[[str], bool] | None]):
-    raw_path, display, config, unsafe, select_enabled = task
-    try:
-        data = Path(raw_path).read_bytes()
-    except OSError as exc:
-        return raw_path, None, None, f"{display}: cannot read: {exc.strerror or exc}"
-    outcome = fix_source(data, display, config, select_enabled=select_enabled, unsafe=unsafe)
-    return raw_path, data, outcome, None
-
-
-def fix_paths(
-    files: Sequence[Path],
-    config: Config,
-    *,
-    mode: Literal["fix", "diff"] = "fix",
-    unsafe: bool = False,
-    select_enabled: Callable[[str], bool] | None = None,
-    jobs: int | None = 1,
-) -> FixRun:
-    """Fix (mode "fix": write) or show (mode "diff": write nothing) every file's fixes."""
-    if mode not in ("fix", "diff"):
-        raise ValueError(f"mode must be 'fix' or 'diff', not {mode!r}")
-    tasks = [(str(path), display_path(path), config, unsafe, select_enabled) for path in files]
-    workers = max(1, jobs or os.cpu_count() or 1)
-    if workers > 1 and select_enabled is not None:
-        try:
-            pickle.dumps(select_enabled)
-        except Exception:
-            workers = 1
-    if workers == 1 or len(tasks) < _SERIAL_BELOW:
-        results = list(map(_fix_one, tasks))
-    else:
-        chunk = max(1, min(32, len(tasks) // (workers * 8)))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_fix_one, tasks, chunksize=chunk))
-    run = FixRun([], "", [], 0)
-    diffs: list[str] = []
-    for (raw_path, data, outcome, read_error), (_, display, *_) in zip(results, tasks):
-        item = FileFix(Path(raw_path), display)
-        run.files.append(item)
-        if read_error is not None:
-            item.error = read_error
-            run.errors.append(read_error)
-            continue
-        assert outcome is not None and data is not None
-        if outcome.error is not None:
-            item.error = f"{display}: cannot fix: {outcome.error}"
-            run.errors.append(item.error)
-        if outcome.new_source == data:
-            continue
-        item.applied = outcome.applied
-        item.changed = True
-        diffs.append(unified_diff(display, data, outcome.new_source))
-        if mode == "diff":
-            run.fixed += len(outcome.applied)
-        else:
-            try:
-                write_atomically(Path(raw_path), outcome.new_source, data)
-                item.written = True
-                run.fixed += len(outcome.applied)
-            except FileChangedError as exc:
-                item.error = str(exc)
-                run.errors.append(item.error)
-            except OSError as exc:
-                item.error = f"{display}: cannot write: {exc.strerror or exc}"
-                run.errors.append(item.error)
-    run.diff = "".join(diffs)
-    return run

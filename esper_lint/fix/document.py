@@ -1,4 +1,4 @@
-"""ESP101: insert a documentation block in SPEC §2's first layout above an undocumented statement.
+"""ESP101: insert a documentation block in the README's first layout above an undocumented statement.
 
 The block names the statement's private names, the "since" release from the torch index and, where
 the replacement registry knows one, the public replacement as the fallback. Unknown values become

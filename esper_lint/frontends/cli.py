@@ -14,8 +14,8 @@ from pathlib import Path
 from esper_lint import __version__, catalog
 from esper_lint.config import Config, ConfigError, load_config
 from esper_lint.frontends.baseline import load_baseline, new_findings, write_baseline
-from esper_lint.analysis.declarations import declarations_display, judge_declarations
-from esper_lint.frontends.discovery import discover, display_path
+from esper_lint.analysis.declarations import judge_declarations
+from esper_lint.frontends.discovery import declarations_display, discover, display_path
 from esper_lint.verify import verify_paths
 from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
 from esper_lint.verify.installed import TorchNotInstalled

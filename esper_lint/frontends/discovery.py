@@ -59,7 +59,7 @@ def _expand(path: Path, config: Config, found: Discovery) -> Iterator[Path]:
         found.errors.append(f"{display_path(path)}: no such file or directory")
         return
     if path.is_file():
-        if not config.is_excluded(path, explicit=True):
+        if not config.is_excluded(path):
             yield path
         return
     if not path.is_dir():
@@ -97,3 +97,15 @@ def _broken_link(path: Path) -> str:
 def _walk_error(error: OSError) -> str:
     where = display_path(Path(error.filename)) if error.filename else "?"
     return f"{where}: cannot read directory: {error.strerror or error}"
+
+
+def declarations_display(pyproject: Path | None) -> str:
+    """How findings on central declarations name pyproject.toml: relative to the working directory
+    when it lies below it, like the linted files (SARIF and GitHub annotations need repository paths)."""
+    if pyproject is None:
+        return "pyproject.toml"
+    try:
+        shown = pyproject.relative_to(Path.cwd().resolve()) if pyproject.is_absolute() else pyproject
+    except (ValueError, OSError):
+        shown = pyproject
+    return display_path(shown)

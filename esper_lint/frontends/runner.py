@@ -6,24 +6,18 @@ from its bytes and the effective configuration alone, and the caller sorts them.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-from esper_lint import __version__
 from esper_lint.config import Config
-from esper_lint.frontends.discovery import display_path
 from esper_lint.engine import analyse_source
-from esper_lint.model import Analysis, Finding, ReferenceRecord
-from esper_lint.data import rules_dir
+from esper_lint.frontends.cache import CACHE_DIR_NAME, ResultCache
+from esper_lint.frontends.discovery import display_path
+from esper_lint.frontends.pool import map_files
+from esper_lint.model import Analysis
 
-CACHE_DIR_NAME = ".esper-lint-cache"
-_SERIAL_BELOW = 16  # starting worker processes costs more than linting a handful of files
+__all__ = ["CACHE_DIR_NAME", "FileOutcome", "run_files"]
 
 
 @dataclass(frozen=True)
@@ -31,66 +25,6 @@ class FileOutcome:
     path: Path
     analysis: Analysis | None
     error: str | None = None
-
-
-@lru_cache(maxsize=1)
-def _tool_fingerprint() -> str:
-    """esper-lint's version and every byte of its rule data (messages, torch index)."""
-    digest = hashlib.sha256(__version__.encode())
-    for entry in sorted(rules_dir().iterdir(), key=lambda e: e.name):
-        if entry.is_file():
-            digest.update(entry.name.encode())
-            digest.update(entry.read_bytes())
-    return digest.hexdigest()
-
-
-class ResultCache:
-    """One small JSON file per (file bytes, path, configuration, tool) key; written atomically."""
-
-    def __init__(self, directory: Path, config: Config, with_references: bool) -> None:
-        self.directory = directory / "v1"
-        self.salt = hashlib.sha256(
-            f"{_tool_fingerprint()}|{config.fingerprint()}|{with_references}".encode()
-        ).hexdigest()
-
-    def key(self, path: Path, display: str, data: bytes) -> str:
-        # The absolute path decides per-file-ignores; the displayed path is part of the output.
-        digest = hashlib.sha256(self.salt.encode())
-        digest.update(os.fsencode(path.absolute()))
-        digest.update(b"\0")
-        digest.update(display.encode("utf-8", "backslashreplace"))
-        digest.update(b"\0")
-        digest.update(data)
-        return digest.hexdigest()
-
-    def load(self, key: str, display: str) -> Analysis | None:
-        try:
-            raw = json.loads((self.directory / key[:2] / f"{key}.json").read_text(encoding="utf-8"))
-            analysis = Analysis(display, parsed=raw["parsed"])
-            analysis.findings = [Finding(display, *row) for row in raw["findings"]]
-            analysis.references = [ReferenceRecord(*row) for row in raw["references"]]
-            return analysis
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # missing or damaged entries are recomputed
-
-    def store(self, key: str, analysis: Analysis) -> None:
-        target_dir = self.directory / key[:2]
-        payload = {
-            "parsed": analysis.parsed,
-            "findings": [[f.line, f.column, f.code, f.message, f.name] for f in analysis.findings],
-            "references": [[r.name, r.line, r.column, r.documented, r.typing_only] for r in analysis.references],
-        }
-        try:
-            if not self.directory.parent.exists():
-                self.directory.parent.mkdir(parents=True, exist_ok=True)
-                (self.directory.parent / ".gitignore").write_text("# written by esper-lint\n*\n", encoding="utf-8")
-            target_dir.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=target_dir, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(payload, stream)
-            os.replace(temporary, target_dir / f"{key}.json")  # atomic: concurrent runs never see half a file
-        except OSError:
-            pass  # a read-only or full disk only costs speed
 
 
 def _analyse_one(
@@ -126,17 +60,6 @@ def _cached(files: Sequence[Path], config: Config, cache_dir: Path, with_referen
     return hits
 
 
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
-
-
-def default_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def run_files(
     files: Sequence[Path],
     config: Config,
@@ -154,18 +77,9 @@ def run_files(
         for path in files
         if str(path) not in hits
     ]
-    workers = max(1, jobs or default_jobs())
-    if workers == 1 or len(tasks) < _SERIAL_BELOW:
-        results = map(_analyse_one, tasks)
-        for raw_path, analysis, error in results:
-            yield FileOutcome(Path(raw_path), analysis, error)
-        return
-    # Largest files first, in small chunks: a big file that starts last leaves the other workers
-    # idle while it finishes.
-    tasks.sort(key=lambda task: _size(task[0]), reverse=True)
-    chunk = max(1, min(16, len(tasks) // (workers * 32)))
-    from concurrent.futures import ProcessPoolExecutor  # only here: a pre-commit run of a few files never pays for it
+    for raw_path, analysis, error in map_files(_analyse_one, tasks, _task_path, jobs=jobs):
+        yield FileOutcome(Path(raw_path), analysis, error)
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for raw_path, analysis, error in pool.map(_analyse_one, tasks, chunksize=chunk):
-            yield FileOutcome(Path(raw_path), analysis, error)
+
+def _task_path(task: tuple[str, str, Config, bool, str | None]) -> str:
+    return task[0]

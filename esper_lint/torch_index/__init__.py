@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from esper_lint.data import read_rules_bytes
-from .names import is_private
+from esper_lint.names import is_private
 
 __all__ = [
     "INDEX_FILE",

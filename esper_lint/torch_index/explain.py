@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from . import TorchIndex, format_releases, load_index
-from .names import is_private
+from esper_lint.names import is_private
 
 __all__ = ["explain", "explain_data"]
 

@@ -1,4 +1,5 @@
-"""The CI gate behind `esper-lint verify` and `esper_lint.testing`: private names vs installed torch."""
+"""`esper-lint verify` and `esper_lint.testing`: every private torch name the code uses (and every
+central declaration), resolved in the installed torch; what is missing becomes ESP203."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 from esper_lint import catalog
 from esper_lint.config import Config
-from esper_lint.analysis.declarations import declaration_line, declarations_display
-from esper_lint.frontends.discovery import discover
+from esper_lint.analysis.declarations import declaration_line
+from esper_lint.frontends.discovery import declarations_display, discover
 from esper_lint.model import Finding
 from esper_lint.frontends.runner import run_files
 from esper_lint.verify.installed import Resolution, resolve_all, torch_version, verifiable

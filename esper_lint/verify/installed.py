@@ -1,4 +1,4 @@
-"""`esper-lint verify`: prove that the private torch names the code uses exist in the installed torch.
+"""Resolve dotted names in the installed torch, for `esper-lint verify`.
 
 Only torch is imported (the longest importable module prefix of each name, then attribute walks);
 the linted project's code is read as text and never imported or run.
