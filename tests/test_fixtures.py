@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from esper_lint.engine import analyse_source
-from esper_lint.fast.precheck import may_report
 from fixture_cases import Expected, FixtureError, Got, fixture_paths, load_case, mismatches, parse_expectations
 
 FIXTURE_PATHS = fixture_paths()
@@ -48,14 +47,6 @@ def test_the_forced_and_the_byte_analyses_agree_with_the_usual_one(path: Path) -
     assert found(case.source, True) == usual
     assert found(case.source.encode("utf-8"), False) == usual
     assert found(case.source.encode("utf-8"), True) == usual
-
-
-@pytest.mark.parametrize("path", FIXTURE_PATHS, ids=lambda p: p.name)
-def test_precheck_never_skips_a_fixture_with_findings(path: Path) -> None:
-    case = load_case(path)
-    forced = analyse_source(case.source, str(path), case.config, force=True).findings
-    if forced:
-        assert may_report(case.source.encode(), case.config.roots)
 
 
 def test_every_spec_form_is_covered_by_a_fixture() -> None:
