@@ -1,15 +1,37 @@
-"""Rule metadata, read from the `rules/ESPxxx.md` documents (their TOML front matter)."""
+"""Rule metadata, read from the `rules/ESPxxx.md` documents (their TOML front matter).
+
+Every fact about a rule lives in its document: the code, name, summary (the one wording, used by
+the README's code table, `esper-lint rule` and SARIF), the message templates, the fix safety, and
+the sections (what it does, why, examples that the tests execute, fix safety, references).
+
+Front matter keys:
+- `code`, `name`, `summary`, `message`: required strings. The message is a `str.format` template;
+  its placeholders are `{name}` (the private name) and `{details}` (what the judge found), plus
+  any a rule needs beyond them (ESP203's `{version}`).
+- `fix`: `"safe"` (applied by `--fix`), `"unsafe"` (only with `--unsafe-fixes`), or absent (no fix).
+- `[messages]`: further templates for variants of the finding, e.g. `declaration` for the
+  central `[tool.esper-lint.private-apis]` declarations; `message(code, variant=...)` reads them.
+- `example-config`: TOML for `[tool.esper-lint]` under which the document's examples are judged.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal, cast
 
 from esper_lint.data import rules_dir, tomllib
 
+__all__ = ["FIX_KINDS", "FixKind", "Rule", "all_rules", "codes_table", "message", "rule"]
+
 _FRONT_MATTER = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n", re.S)
 _CODE_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+_KEYS = frozenset({"code", "name", "summary", "message", "messages", "fix", "example-config"})
+FIX_KINDS = ("safe", "unsafe")
+
+FixKind = Literal["safe", "unsafe"]
 
 
 @dataclass(frozen=True)
@@ -18,12 +40,21 @@ class Rule:
     name: str
     summary: str
     message: str
-    fixable: bool
     document: str
+    fix: FixKind | None = None  # None: no fix
+    messages: Mapping[str, str] = field(default_factory=dict, hash=False)  # variant -> template
     example_config: str = ""  # TOML for [tool.esper-lint] under which the examples are judged
 
-    def format(self, **values: object) -> str:
-        return self.message.format(**values)
+    def template(self, variant: str | None = None) -> str:
+        if variant is None:
+            return self.message
+        try:
+            return self.messages[variant]
+        except KeyError:
+            raise KeyError(f"{self.code} has no {variant!r} message (its variants: {', '.join(self.messages) or 'none'})") from None
+
+    def format(self, variant: str | None = None, **values: object) -> str:
+        return self.template(variant).format(**values)
 
     def section(self, title: str) -> str:
         """The text of one `## title` section of the rule document."""
@@ -34,18 +65,35 @@ class Rule:
         return _CODE_BLOCK.findall(self.section(title))
 
 
-def _parse(text: str) -> Rule:
+def _string(meta: Mapping[str, object], key: str, where: str) -> str:
+    value = meta.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where}: front matter `{key}` must be a non-empty string")
+    return value
+
+
+def _parse(text: str, where: str = "rule document") -> Rule:
     match = _FRONT_MATTER.match(text)
     if match is None:
-        raise ValueError("rule document lacks +++ TOML front matter")
+        raise ValueError(f"{where} lacks +++ TOML front matter")
     meta = tomllib.loads(match.group(1))
+    unknown = sorted(set(meta) - _KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown front matter key(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
+    fix = meta.get("fix")
+    if fix is not None and fix not in FIX_KINDS:
+        raise ValueError(f"{where}: `fix` must be \"safe\" or \"unsafe\" (or absent for no fix), not {fix!r}")
+    messages = meta.get("messages", {})
+    if not isinstance(messages, dict) or not all(isinstance(v, str) and v for v in messages.values()):
+        raise ValueError(f"{where}: `[messages]` must map variant names to message templates")
     return Rule(
-        code=meta["code"],
-        name=meta["name"],
-        summary=meta["summary"],
-        message=meta["message"],
-        fixable=bool(meta.get("fixable", False)),
+        code=_string(meta, "code", where),
+        name=_string(meta, "name", where),
+        summary=_string(meta, "summary", where),
+        message=_string(meta, "message", where),
         document=text[match.end() :],
+        fix=cast("FixKind | None", fix),
+        messages=dict(messages),
         example_config=str(meta.get("example-config", "")),
     )
 
@@ -55,7 +103,9 @@ def all_rules() -> dict[str, Rule]:
     rules: dict[str, Rule] = {}
     for entry in rules_dir().iterdir():
         if re.fullmatch(r"ESP\d{3}\.md", entry.name):
-            rule = _parse(entry.read_text(encoding="utf-8"))
+            rule = _parse(entry.read_text(encoding="utf-8"), f"rules/{entry.name}")
+            if f"{rule.code}.md" != entry.name:
+                raise ValueError(f"rules/{entry.name}: front matter says code {rule.code!r}")
             rules[rule.code] = rule
     return dict(sorted(rules.items()))
 
@@ -64,5 +114,13 @@ def rule(code: str) -> Rule:
     return all_rules()[code]
 
 
-def message(code: str, **values: object) -> str:
-    return rule(code).format(**values)
+def message(code: str, variant: str | None = None, **values: object) -> str:
+    """The finding message of `code` (or of one of its `[messages]` variants) with `values` filled in."""
+    return rule(code).format(variant, **values)
+
+
+def codes_table() -> str:
+    """The README's "## Codes" table: one row per rule document, its code and summary."""
+    rows = ["| code | meaning |", "|---|---|"]
+    rows.extend(f"| {r.code} | {r.summary.replace('|', chr(92) + '|')} |" for r in all_rules().values())
+    return "\n".join(rows) + "\n"

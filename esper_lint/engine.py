@@ -257,8 +257,6 @@ def knowledge_for(config: Config) -> TorchKnowledge | None:
 
 
 def _message(verdict: Verdict) -> str:
-    if verdict.code == "ESP102":
-        return catalog.message(verdict.code, name=verdict.name, problems=verdict.details)
     return catalog.message(verdict.code, name=verdict.name, details=verdict.details)
 
 

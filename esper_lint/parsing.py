@@ -148,7 +148,7 @@ def _deep_recursion() -> Iterator[None]:
 
 def unanalysable(path: str, line: int, column: int, reason: str) -> Finding:
     """ESP001 at a place in a file."""
-    return Finding(path, max(line, 1), max(column, 1), "ESP001", catalog.message("ESP001", reason=reason), None)
+    return Finding(path, max(line, 1), max(column, 1), "ESP001", catalog.message("ESP001", details=reason), None)
 
 
 _validation_lock = threading.Lock()

@@ -2,29 +2,154 @@
 
 from __future__ import annotations
 
-import pytest
-
+import ast
+import re
+import string
 from pathlib import Path
 
+import pytest
+
 from esper_lint import catalog
-from esper_lint.data import tomllib
 from esper_lint.config import config_from_table
+from esper_lint.data import tomllib
 from esper_lint.engine import analyse_source
+from esper_lint.fix import FIXABLE_CODES, UNSAFE_CODES
+from esper_lint.fix.registry import FIXERS
+from esper_lint.frontends import cli
 from esper_lint.testing import missing_private_apis
 
 RULES = list(catalog.all_rules().values())
-SECTIONS = ("What it does", "Why it matters", "Example", "Use instead", "Options")
+SECTIONS = ("What it does", "Why it matters", "Example", "Use instead", "Options")  # every document has these
+OPTIONAL_SECTIONS = ("Fix safety", "References")  # "Fix safety" exactly where the front matter has `fix`
+PLACEHOLDERS = {"name", "details", "version"}  # the private name, what the judge found, ESP203's torch version
+PACKAGE = Path(catalog.__file__).resolve().parent
+REPOSITORY = PACKAGE.parent
+RULES_DIR = REPOSITORY / "rules"
 
 
-def test_the_core_codes_are_documented() -> None:
-    assert {"ESP001", "ESP101", "ESP102", "ESP103", "ESP201", "ESP202", "ESP203", "ESP301"} <= set(catalog.all_rules())
+def _codes_in_the_package() -> dict[str, list[str]]:
+    """Every string constant of the package that is a whole code (ESP101), with where it occurs."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"ESP\d{3}", node.value):
+                found.setdefault(node.value, []).append(f"{path.relative_to(REPOSITORY)}:{node.lineno}")
+    return found
+
+
+def test_every_code_the_package_emits_has_a_document_and_every_document_is_emitted() -> None:
+    emitted = _codes_in_the_package()
+    documented = set(catalog.all_rules())
+    undocumented = {code: where for code, where in emitted.items() if code not in documented}
+    assert not undocumented, f"codes without a rules/ESPxxx.md document: {undocumented}"
+    assert not documented - set(emitted), f"documented codes the package never emits: {sorted(documented - set(emitted))}"
+
+
+def _fields(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
 def test_rule_document_has_every_section(rule: catalog.Rule) -> None:
     for title in SECTIONS:
         assert rule.section(title), f"{rule.code} lacks '## {title}'"
-    assert rule.summary and rule.name and "{" in rule.message or rule.code == "ESP103"
+    titles = re.findall(r"^## (.+)$", rule.document, re.M)
+    assert set(titles) <= set(SECTIONS + OPTIONAL_SECTIONS), f"{rule.code} has unknown sections: {titles}"
+    assert rule.document.startswith(f"# {rule.code}: {rule.name}\n"), f"{rule.code}: the title is not '# CODE: name'"
+    assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name), f"{rule.code}: the name is not kebab-case"
+    assert rule.summary.strip() and "\n" not in rule.summary, f"{rule.code}: the summary must be one line"
+    for template in (rule.message, *rule.messages.values()):  # ESP103's have no placeholder, or only {name}
+        assert _fields(template) <= PLACEHOLDERS, f"{rule.code}: {template!r} uses placeholders beyond {PLACEHOLDERS}"
+        assert template.format(name="torch._x", details="d", version="2.4").strip(), f"{rule.code}: empty message"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_fix_safety_section_iff_the_rule_has_a_fix(rule: catalog.Rule) -> None:
+    section = rule.section("Fix safety")
+    state = "present" if section else "absent"
+    assert bool(section) == (rule.fix is not None), f"{rule.code}: fix = {rule.fix!r}, but '## Fix safety' is {state}"
+    if rule.fix is not None:
+        assert section.startswith(f"This fix is {rule.fix}:"), f"{rule.code}: '## Fix safety' must open with 'This fix is {rule.fix}:'"
+        assert ("--unsafe-fixes" in section) == (rule.fix == "unsafe"), f"{rule.code}: say whether --unsafe-fixes is needed"
+
+
+def test_the_fixer_registry_and_the_catalog_name_the_same_codes() -> None:
+    registered = [fixer.code for fixer in FIXERS]
+    documented = {rule.code for rule in RULES if rule.fix is not None}
+    assert len(registered) == len(set(registered))
+    assert set(registered) == documented, "each fix needs a `fix` key in its rule document, and each `fix` key a registered fixer"
+    assert FIXABLE_CODES == ("ESP301", "ESP101", "ESP103")  # the application order
+    assert UNSAFE_CODES == {rule.code for rule in RULES if rule.fix == "unsafe"} == {"ESP103"}
+    for fixer in FIXERS:
+        assert fixer.plan.__module__.startswith("esper_lint.fix."), fixer
+
+
+def test_message_variants_are_read_from_the_documents() -> None:
+    assert catalog.message("ESP102", variant="declaration", name="torch._x", details="no `fallback` code") == (
+        "invalid Private API documentation for `torch._x`: no `fallback` code (central declaration)"
+    )
+    assert catalog.message("ESP103", variant="declaration", name="torch._x") == (
+        "stale central declaration: no linted file uses `torch._x` or a name under it"
+    )
+    assert catalog.message("ESP102", name="torch._x", details="no version") == (
+        "invalid Private API documentation for `torch._x`: no version"
+    )
+    with pytest.raises(KeyError, match="ESP101 has no 'declaration' message"):
+        catalog.message("ESP101", variant="declaration", name="torch._x")
+
+
+@pytest.mark.parametrize(
+    ("front_matter", "error"),
+    [
+        ('fixable = true', "unknown front matter key"),
+        ('fix = "maybe"', "`fix` must be"),
+        ('[messages]\ndeclaration = 1', "`[messages]`"),
+    ],
+)
+def test_front_matter_is_validated(front_matter: str, error: str) -> None:
+    text = f'+++\ncode = "ESP999"\nname = "x"\nsummary = "s"\nmessage = "m"\n{front_matter}\n+++\n# ESP999: x\n'
+    with pytest.raises(ValueError, match=re.escape(error)):
+        catalog._parse(text)
+
+
+def _readme_codes_table() -> str:
+    readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^## Codes\n\n((?:\|.*\n)+)", readme, re.M)
+    assert match is not None, "README.md lacks a '## Codes' section that starts with a table"
+    return match.group(1)
+
+
+def test_the_readme_codes_table_is_made_from_the_rule_documents() -> None:
+    assert _readme_codes_table() == catalog.codes_table(), (
+        "README.md's '## Codes' table differs from the rule documents' summaries: replace it with the "
+        "output of `python -m esper_lint rule --table`"
+    )
+
+
+def test_rule_table_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["rule", "--table"]) == cli.EXIT_CLEAN
+    assert capsys.readouterr().out == catalog.codes_table()
+    assert cli.main(["rule"]) == cli.EXIT_ERROR
+    assert cli.main(["rule", "ESP101", "--table"]) == cli.EXIT_ERROR
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_relative_links_in_rule_documents_resolve(rule: catalog.Rule) -> None:
+    for target in re.findall(r"\]\(([^)\s]+)\)", rule.document):
+        if re.match(r"[a-z]+://", target):
+            assert target.startswith("https://"), f"{rule.code}: {target}"
+            continue
+        relative, _, anchor = target.partition("#")
+        path = (RULES_DIR / relative).resolve()
+        assert path.is_file(), f"{rule.code}: link to {target}, which is not a file of the repository"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
+            assert anchor in {_anchor(h) for h in headings}, f"{rule.code}: {target} names no heading of {relative}"
 
 
 def codes_for(rule: catalog.Rule, example: str, tmp_path: Path) -> set[str]:

@@ -73,9 +73,9 @@ def judge_declarations(
         line = declaration_line(pyproject, name) if pyproject is not None else 1
         problems = declaration_problems(name, entry, roots)
         if problems:
-            message = catalog.message("ESP102", name=name, problems="; ".join(problems)) + " (central declaration)"
+            message = catalog.message("ESP102", variant="declaration", name=name, details="; ".join(problems))
             findings.append(Finding(display, line, 1, "ESP102", message, name))
         if used is not None and not any(covers(name, use) for use in used):
-            message = f"stale central declaration: no linted file uses `{name}` or a name under it"
+            message = catalog.message("ESP103", variant="declaration", name=name)
             findings.append(Finding(display, line, 1, "ESP103", message, name))
     return findings

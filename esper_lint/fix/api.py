@@ -26,6 +26,7 @@ from esper_lint.fast.positions import node_starts
 from esper_lint.fast.precheck import may_report
 from esper_lint.fix.analysis import judge_module
 from esper_lint.fix.document import new_lines, plan_documentation
+from esper_lint.fix.registry import FIXABLE_CODES, UNSAFE_CODES  # from the rule documents' `fix` key
 from esper_lint.fix.replace import apply_replacements, plan_replacements, prune_imports, unused_private_imports
 from esper_lint.fix.safety import UnsafeFix, check_parses, check_replacement_ast, check_same_ast
 from esper_lint.fix.stale import comments_to_remove
@@ -33,9 +34,6 @@ from esper_lint.fix.tree import TargetedTransformer, paths_to
 from esper_lint.torch_index import load_index
 
 __all__ = ["FIXABLE_CODES", "UNSAFE_CODES", "AppliedFix", "FixOutcome", "fix_source", "fixable_codes"]
-
-FIXABLE_CODES = ("ESP301", "ESP101", "ESP103")  # in the order they are applied
-UNSAFE_CODES = frozenset({"ESP103"})
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("name", help="a dotted torch name, e.g. torch._foreach_norm")
     explain.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
 
-    rule = commands.add_parser("rule", help="print the documentation of a rule")
-    rule.add_argument("code", help="e.g. ESP101")
+    rule = commands.add_parser("rule", help="print the documentation of a rule, or the table of all codes")
+    rule.add_argument("code", nargs="?", help="e.g. ESP101")
+    rule.add_argument("--table", action="store_true", help="print the README's markdown table of codes, made from rules/")
     return parser
 
 
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "explain":
             return _explain(args.name, args.format)
         if args.command == "rule":
-            return _rule(args.code)
+            return _rule(args.code, table=args.table)
     except ConfigError as exc:
         print(f"esper-lint: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -264,7 +265,14 @@ def _explain(name: str, output_format: str) -> int:
     return EXIT_CLEAN if explain_data(name)["matched"] is not None else EXIT_FINDINGS
 
 
-def _rule(code: str) -> int:
+def _rule(code: str | None, *, table: bool = False) -> int:
+    if table == (code is not None):
+        print("esper-lint: error: `rule` takes a code (e.g. ESP101) or --table", file=sys.stderr)
+        return EXIT_ERROR
+    if table:
+        print(catalog.codes_table(), end="")
+        return EXIT_CLEAN
+    assert code is not None
     rules = catalog.all_rules()
     if code.upper() not in rules:
         print(f"esper-lint: error: unknown rule {code!r} (known: {', '.join(rules)})", file=sys.stderr)

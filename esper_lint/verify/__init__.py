@@ -30,7 +30,7 @@ def _missing_message(resolution: Resolution, version: str) -> str:
     why = f"`{parent}` has no attribute or submodule `{last}`" if parent else f"`{missing}` cannot be imported"
     if resolution.detail and not resolution.detail.startswith(("ModuleNotFoundError", "ImportError")):
         why += f" ({resolution.detail})"
-    return catalog.message("ESP203", name=resolution.name, version=version, why=why)
+    return catalog.message("ESP203", name=resolution.name, version=version, details=why)
 
 
 def verify_paths(

@@ -1,0 +1,48 @@
+"""The fixer registry: one entry per fix kind, in the order `fix_source` applies them.
+
+Whether a code has a fix at all, and whether that fix is safe, is a fact of its rule document: the
+`fix` front matter key of `rules/ESPxxx.md` ("safe", "unsafe", or absent), read through the catalog.
+This registry says only where each fix lives and when it runs. `FIXABLE_CODES` and `UNSAFE_CODES`
+are derived from both, and tests/test_rules_docs.py asserts that the registry and the catalog name
+the same codes, so a fix without a documented safety (or the reverse) fails the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from esper_lint import catalog
+from esper_lint.fix.document import plan_documentation
+from esper_lint.fix.replace import plan_replacements
+from esper_lint.fix.stale import comments_to_remove
+
+__all__ = ["FIXABLE_CODES", "FIXERS", "UNSAFE_CODES", "Fixer"]
+
+
+@dataclass(frozen=True)
+class Fixer:
+    code: str
+    plan: Callable[..., object]  # the fix kind's entry point, in its own module of esper_lint.fix
+
+
+FIXERS: tuple[Fixer, ...] = (  # in the order they are applied
+    Fixer("ESP301", plan_replacements),  # replace.py: the private reference becomes its public replacement
+    Fixer("ESP101", plan_documentation),  # document.py: a documentation block inserted above the statement
+    Fixer("ESP103", comments_to_remove),  # stale.py: the stale block removed
+)
+
+
+def _fix_kinds() -> dict[str, catalog.FixKind]:
+    rules = catalog.all_rules()
+    kinds: dict[str, catalog.FixKind] = {}
+    for fixer in FIXERS:
+        kind = rules[fixer.code].fix if fixer.code in rules else None
+        if kind is not None:
+            kinds[fixer.code] = kind
+    return kinds
+
+
+_KINDS = _fix_kinds()
+FIXABLE_CODES: tuple[str, ...] = tuple(_KINDS)  # registered and documented with a `fix`, in application order
+UNSAFE_CODES: frozenset[str] = frozenset(code for code, kind in _KINDS.items() if kind == "unsafe")
