@@ -127,3 +127,12 @@ def fix_fixture_pairs() -> list[tuple[Path, Path]]:
     """(input, expected output of the fixer) for every `NAME.py` beside a `NAME.fixed.py` in fixtures/fix/."""
     inputs = sorted(p for p in FIX_FIXTURES.glob("*.py") if not p.name.endswith(".fixed.py"))
     return [(p, p.with_name(p.stem + ".fixed.py")) for p in inputs]
+
+
+def config_lines(raw: bytes) -> str:
+    """The TOML of a file's `# esper-lint-config:` lines, read from its bytes (fix fixtures need not be UTF-8)."""
+    return "\n".join(line.decode("ascii") for line in re.findall(rb"^# esper-lint-config: (.*?)\r?$", raw, re.M))
+
+
+def config_of(raw: bytes, where: str) -> Config:
+    return config_from_table(tomllib.loads(config_lines(raw)), where)

@@ -12,7 +12,7 @@ import pytest
 
 from esper_lint.engine import analyse_source
 from esper_lint.fast.precheck import may_report
-from fixture_cases import fixture_paths, load_case
+from fixture_cases import config_of, fix_fixture_pairs, fixture_paths, load_case
 
 
 @pytest.mark.parametrize("path", fixture_paths(), ids=lambda p: p.name)
@@ -21,6 +21,14 @@ def test_precheck_never_skips_a_fixture_with_findings(path: Path) -> None:
     forced = analyse_source(case.source, str(path), case.config, force=True).findings
     if forced:
         assert may_report(case.source.encode(), case.config.roots)
+
+
+@pytest.mark.parametrize("path", [p for pair in fix_fixture_pairs() for p in pair], ids=lambda p: p.name)
+def test_precheck_never_skips_a_fix_fixture_with_findings(path: Path) -> None:
+    raw = path.read_bytes()  # the bytes as they are: CRLF, a BOM, latin-1
+    config = config_of(raw, str(path))
+    if analyse_source(raw, str(path), config, force=True).findings:
+        assert may_report(raw, config.roots)
 
 
 def test_precheck_has_no_catastrophic_backtracking() -> None:
