@@ -39,14 +39,14 @@ def test_the_forced_and_the_byte_analyses_agree_with_the_usual_one(path: Path) -
     reads bytes, the fixture test reads text: the same findings, at the same columns, either way."""
     case = load_case(path)
 
-    def found(source: str | bytes, force: bool) -> list[tuple[int, int, str, str | None, str]]:
+    def found(source: str | bytes, *, force: bool) -> list[tuple[int, int, str, str | None, str]]:
         findings = analyse_source(source, str(path), case.config, force=force).findings
         return sorted((f.line, f.column, f.code, f.name, f.message) for f in findings)
 
-    usual = found(case.source, False)
-    assert found(case.source, True) == usual
-    assert found(case.source.encode("utf-8"), False) == usual
-    assert found(case.source.encode("utf-8"), True) == usual
+    usual = found(case.source, force=False)
+    assert found(case.source, force=True) == usual
+    assert found(case.source.encode("utf-8"), force=False) == usual
+    assert found(case.source.encode("utf-8"), force=True) == usual
 
 
 def test_every_spec_form_is_covered_by_a_fixture() -> None:
