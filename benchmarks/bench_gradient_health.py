@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from esper_lint.reference import GradientHealthMonitor  # noqa: E402
+from esper_lint.reference import GradientHealthMonitor
 
 # Peak HBM bandwidth in bytes per second, matched against torch.cuda.get_device_name().
 PEAK_BANDWIDTH = [("H200", 4.8e12), ("H100 NVL", 3.9e12), ("H100 PCIe", 2.0e12), ("H100", 3.35e12)]
@@ -97,7 +97,7 @@ def build_model(shapes: list[tuple[int, ...]], dtype: torch.dtype, device: str) 
     flat_grads = torch.randn(total, dtype=dtype, device=device)
     flat_params = torch.zeros(total, dtype=dtype, device=device)
     params = nn.ParameterList()
-    for param_view, grad_view in zip(carve(flat_params, shapes), carve(flat_grads, shapes)):
+    for param_view, grad_view in zip(carve(flat_params, shapes), carve(flat_grads, shapes), strict=True):
         param = nn.Parameter(param_view)
         param.grad = grad_view
         params.append(param)
@@ -253,7 +253,7 @@ def plot(rows: list[Row], meta: dict[str, object], out: Path) -> bool:
     axis.set_xlabel("gradient tensors (labels: parameters)")
     axis.set_ylabel("ms per call (median)")
     axis.set_title(f"Gradient norm, {meta['dtype']} on {meta['device']}")
-    axis.grid(True, which="both", alpha=0.3)
+    axis.grid(visible=True, which="both", alpha=0.3)
     axis.legend()
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -166,7 +166,10 @@ def run_corpus(name: str, files: list[Path], args: argparse.Namespace, tools: di
         result = dict(samples[len(samples) // 2], samples_wall=[round(r["wall"], 2) for r in samples])
         results[label] = result
         spread = f" (runs: {', '.join(f'{r:.2f}' for r in result['samples_wall'])})" if repeat > 1 else ""
-        print(f" {result['wall']:.2f} s wall, {result['cpu']:.2f} s CPU, {result['max_rss_mib']:.0f} MiB, rc {result['rc']}{spread}", flush=True)
+        print(
+            f" {result['wall']:.2f} s wall, {result['cpu']:.2f} s CPU, {result['max_rss_mib']:.0f} MiB, rc {result['rc']}{spread}",
+            flush=True,
+        )
 
     if esper_supports("--no-cache"):
         record("esper-lint cold", [*esper, "--no-cache", *paths])
@@ -186,7 +189,8 @@ def run_corpus(name: str, files: list[Path], args: argparse.Namespace, tools: di
     if tools.get("ruff"):
         record(
             "ruff SLF001,PLC2701",
-            [str(tools["ruff"]), "check", "--isolated", "--no-cache", "--preview", "--select", "SLF001,PLC2701", "--exit-zero", "--quiet", *paths],
+            [str(tools["ruff"]), "check", "--isolated", "--no-cache", "--preview", "--select", "SLF001,PLC2701",
+             "--exit-zero", "--quiet", *paths],
             {"RAYON_NUM_THREADS": jobs},
         )
     return {"files": len(files), "bytes": sum(f.stat().st_size for f in files), "tools": results}
@@ -202,7 +206,8 @@ def single_file(args: argparse.Namespace, sample: Path) -> dict:
         "esper-lint check one_file.py": [PYTHON, "-m", "esper_lint", "check", "--exit-zero", "one_file.py"],
     }
     if shutil.which("esper-lint", path=str(Path(PYTHON).parent)):
-        runs["esper-lint check one_file.py (console script)"] = [str(Path(PYTHON).parent / "esper-lint"), "check", "--exit-zero", "one_file.py"]
+        console_script = str(Path(PYTHON).parent / "esper-lint")
+        runs["esper-lint check one_file.py (console script)"] = [console_script, "check", "--exit-zero", "one_file.py"]
     # `pip install` byte-compiles a package as it installs it; an editable install under
     # PYTHONDONTWRITEBYTECODE never does, and would pay for compiling esper_lint on every run.
     package = Path(__file__).resolve().parent.parent / "esper_lint"
@@ -266,7 +271,7 @@ def chart(results: dict, path: Path) -> None:
         return
     corpora = [(n, c) for n, c in results["corpora"].items() if c]
     figure, axes = plt.subplots(1, len(corpora), figsize=(6.5 * len(corpora), 4.2), squeeze=False)
-    for axis, (name, corpus) in zip(axes[0], corpora):
+    for axis, (name, corpus) in zip(axes[0], corpora, strict=True):
         labels = list(corpus["tools"])
         wall = [corpus["tools"][t]["wall"] for t in labels]
         cpu = [corpus["tools"][t]["cpu"] for t in labels]
@@ -306,7 +311,13 @@ def main() -> int:
         tools["torchfix"] = ensure_venv("torchfix", ["torchfix", "flake8"], "flake8")
     if not args.skip_ruff:
         tools["ruff"] = ensure_venv("ruff", ["ruff"], "ruff")
-    results: dict = {"jobs": args.jobs, "limit": args.limit, "python": sys.version.split()[0], "corpora": {}, "tools": {k: str(v) for k, v in tools.items()}}
+    results: dict = {
+        "jobs": args.jobs,
+        "limit": args.limit,
+        "python": sys.version.split()[0],
+        "corpora": {},
+        "tools": {k: str(v) for k, v in tools.items()},
+    }
     downstream: list[Path] = []
     if args.corpus in ("downstream", "both"):
         downstream = downstream_files(args.out, args.downstream_files)[: args.limit]

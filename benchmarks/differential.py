@@ -21,9 +21,9 @@ from pathlib import Path
 
 import libcst as cst
 
+from esper_lint.analysis.forms import MARKER_BYTES
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
-from esper_lint.analysis.forms import MARKER_BYTES
 from esper_lint.fast.precheck import bytes_may_reference
 from esper_lint.fast.reduction import reduce_source
 from torch_sources import torch_source_files

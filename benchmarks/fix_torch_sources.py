@@ -83,7 +83,7 @@ def ast_problem(old: bytes, new: bytes, codes: set[str]) -> str | None:
     try:
         cst.parse_module(new)
         new_tree = ast.parse(new)
-    except Exception as exc:  # noqa: BLE001 - any failure is the finding
+    except Exception as exc:  # any failure is the finding
         return f"does not parse: {exc}"
     old_tree = ast.parse(old)
     if "ESP301" not in codes:

@@ -50,10 +50,11 @@ PRIVATE_USES = [
     ),
     ("import torch", "{i}y = torch._utils._rebuild_tensor_v2  # Private API, since PyTorch 1.0; fallback: None"),
 ]
-WORDS = (
-    "loss scale grad step batch epoch model layer weight bias hidden output input state buffer "
-    "optimizer scheduler metric logits target mask feature token embed head block norm cache"
-).split()
+WORDS = [
+    "loss", "scale", "grad", "step", "batch", "epoch", "model", "layer", "weight", "bias", "hidden", "output",
+    "input", "state", "buffer", "optimizer", "scheduler", "metric", "logits", "target", "mask", "feature",
+    "token", "embed", "head", "block", "norm", "cache",
+]
 
 
 def _name(rng: random.Random, parts: int = 2) -> str:
@@ -79,7 +80,7 @@ def _class(rng: random.Random) -> list[str]:
         lines += ["", f"    def _{helper}(self, value: float) -> float:", f'        """Private helper {helper}."""']
         lines += [f"        value = value * {rng.random():.3f} + math.sqrt(abs(value))" for _ in range(rng.randint(2, 6))]
         lines.append("        return value")
-    return lines + ["", ""]
+    return [*lines, "", ""]
 
 
 def _function(rng: random.Random, private_use: str | None = None) -> list[str]:
@@ -90,13 +91,15 @@ def _function(rng: random.Random, private_use: str | None = None) -> list[str]:
     if private_use is not None:
         body.insert(rng.randint(0, len(body)), private_use.format(i="    "))
     if rng.random() < 0.3:
-        body += ["    for step in range(10):", "        if step % 2 == 0:", "            x = x.clamp(min=0)", "        else:", "            x = x - 1"]
+        body += ["    for step in range(10):", "        if step % 2 == 0:", "            x = x.clamp(min=0)"]
+        body += ["        else:", "            x = x - 1"]
     return lines + body + ["    return x", "", ""]
 
 
 def make_module(rng: random.Random, private: bool) -> str:
     header = [f'"""{" ".join(rng.sample(WORDS, 8)).capitalize()}.', "", "Generated for the esper-lint benchmark.", '"""', ""]
-    always = {"import torch", "import torch.nn as nn", "import torch.nn.functional as F", "import math", "import numpy as np", "from typing import Any"}
+    always = {"import torch", "import torch.nn as nn", "import torch.nn.functional as F", "import math", "import numpy as np"}
+    always.add("from typing import Any")
     imports = sorted(set(rng.sample(IMPORTS, rng.randint(4, len(IMPORTS)))) | always)
     uses = rng.sample(PRIVATE_USES, rng.randint(1, 3)) if private else []
     for needed, _ in uses:

@@ -67,7 +67,7 @@ def _analyse(source: bytes | str, path: str, config: Config, with_references: bo
         try:
             reduction = reduce_source(raw, tree, config.roots)
         except RecursionError:
-            reduction = Reduction(True, raw)
+            reduction = Reduction(reportable=True, source=raw)
         if not reduction.reportable:
             return analysis
         if reduction.source is not raw:

@@ -18,9 +18,8 @@ def root_of(qualified: str, roots: Sequence[str]) -> str | None:
     """The configured root that `qualified` lives under, if any (longest match wins)."""
     best: str | None = None
     for root in roots:
-        if qualified == root or qualified.startswith(root + "."):
-            if best is None or len(root) > len(best):
-                best = root
+        if (qualified == root or qualified.startswith(root + ".")) and (best is None or len(root) > len(best)):
+            best = root
     return best
 
 

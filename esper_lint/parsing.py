@@ -21,7 +21,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from functools import partial
+from typing import TypeVar, cast
 
 import libcst as cst
 
@@ -61,7 +62,8 @@ def guard(source: bytes | str, path: str) -> Guarded:
     try:
         with warnings.catch_warnings():  # invalid escapes and the like are not ours to report
             warnings.simplefilter("ignore")
-            return Guarded(compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True), None)
+            tree = compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+            return Guarded(cast(ast.Module, tree), None)  # "exec" with PyCF_ONLY_AST: always a Module
     except SyntaxError as exc:
         if exc.lineno and any(text in str(exc.msg) for text in _NESTING_MESSAGES):
             return Guarded(None, unanalysable(path, exc.lineno, exc.offset or 1, f"syntax error: {exc.msg}"))
@@ -115,9 +117,10 @@ def parse_fragment(code: str, *, expression: bool = False) -> cst.Module | cst.B
             compile(text, "<fragment>", mode, flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    parser = cst.parse_expression if expression else cst.parse_module
     try:
-        return on_big_stack(parser, text)
+        if expression:
+            return on_big_stack(cst.parse_expression, text)
+        return on_big_stack(cst.parse_module, text)
     except Exception:  # libcst refuses some text CPython takes (newer syntax): not parseable here
         return None
 
@@ -125,7 +128,7 @@ def parse_fragment(code: str, *, expression: bool = False) -> cst.Module | cst.B
 def on_big_stack(function: Callable[..., _T], *args: object) -> _T:
     """Run `function` on the big-stack thread with a recursion limit to match; directly when
     already there."""
-    return _big_stack.call(_with_deep_recursion, function, args)
+    return _big_stack.call(partial(_with_deep_recursion, function, args))
 
 
 def _with_deep_recursion(function: Callable[..., _T], args: tuple[object, ...]) -> _T:

@@ -12,7 +12,10 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "esper_lint", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-LEGACY = "import torch\n\n\ndef old(xs):\n    a = torch._foreach_norm(xs)\n    b = torch._foreach_norm(xs)\n    return torch._C._get_tracing_state()\n"
+LEGACY = (
+    "import torch\n\n\ndef old(xs):\n    a = torch._foreach_norm(xs)\n    b = torch._foreach_norm(xs)\n"
+    "    return torch._C._get_tracing_state()\n"
+)
 
 
 def test_baseline_hides_old_findings_through_moves_and_edits(tmp_path: Path) -> None:
@@ -24,7 +27,8 @@ def test_baseline_hides_old_findings_through_moves_and_edits(tmp_path: Path) -> 
     (tmp_path / "legacy.py").write_text(moved)
     assert run("check", "--baseline", "esper-baseline.json", cwd=tmp_path).returncode == 0
     # A third copy of a baselined line is new, and so is a new private name.
-    (tmp_path / "legacy.py").write_text(moved + "    c = torch._foreach_norm(xs)\n    torch._C._new_thing()\n".replace("    c", "\nc").replace("\n    torch", "\ntorch"))
+    added = "    c = torch._foreach_norm(xs)\n    torch._C._new_thing()\n".replace("    c", "\nc").replace("\n    torch", "\ntorch")
+    (tmp_path / "legacy.py").write_text(moved + added)
     result = run("check", "--format", "json", "--baseline", "esper-baseline.json", cwd=tmp_path)
     names = sorted(row["name"] for row in json.loads(result.stdout))
     assert result.returncode == 1 and names == ["torch._C._new_thing", "torch._foreach_norm"]

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from esper_lint.fast.big_stack import BigStackRunner
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
+from esper_lint.fast.big_stack import BigStackRunner
 
 SOURCE = b"import torch\nx = torch._foreach_norm(y)\n"
 

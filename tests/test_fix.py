@@ -13,11 +13,11 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from esper_lint.fix import api as fixes
-from esper_lint.fix import files as fix_files
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 from esper_lint.fix import FileChangedError, fix_paths, fix_source, unified_diff, write_atomically
+from esper_lint.fix import api as fixes
+from esper_lint.fix import files as fix_files
 from esper_lint.fix.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
 from fixture_cases import FIX_FIXTURES, FIXTURES, config_lines, config_of, fix_fixture_pairs, fixture_paths, load_case
 

@@ -73,7 +73,10 @@ def test_esper_options_from_flake8_config(tmp_path: Path) -> None:
 
 
 def test_flake8_reads_the_pyproject_table_too(tmp_path: Path) -> None:
-    source = "import torch\n\n\ndef f(xs):\n    # Private API, since PyTorch 1.11; fallback: [x.norm() for x in xs]\n    a = torch._foreach_norm(xs)\n    return torch._foreach_norm(xs)\n"
+    source = (
+        "import torch\n\n\ndef f(xs):\n    # Private API, since PyTorch 1.11; fallback: [x.norm() for x in xs]\n"
+        "    a = torch._foreach_norm(xs)\n    return torch._foreach_norm(xs)\n"
+    )
     (tmp_path / "a.py").write_text(source)
     (tmp_path / "pyproject.toml").write_text('[tool.esper-lint]\ndocumentation-scope = "statement"\n')
     result = flake8("a.py", cwd=tmp_path)

@@ -17,8 +17,8 @@ from urllib.parse import quote, unquote
 import pytest
 
 import esper_lint
-from esper_lint.model import Finding
 from esper_lint.frontends.output import github_report
+from esper_lint.model import Finding
 
 jsonschema = pytest.importorskip("jsonschema", reason="the SARIF tests need jsonschema (the `test` extra)")
 
@@ -105,7 +105,7 @@ def check_semantics(log: dict[str, Any], rows: list[dict[str, Any]], root: Path)
     assert run_["columnKind"] == "unicodeCodePoints"
     results = run_["results"]
     assert len(results) == len(rows)
-    for result, row in zip(results, rows):
+    for result, row in zip(results, rows, strict=True):
         assert result["ruleId"] == row["code"]
         assert result["ruleId"] in rule_ids
         assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
@@ -206,7 +206,7 @@ def test_check_github_annotations(tmp_path: Path) -> None:
     rows = json.loads(run("check", "--no-cache", "--format", "json", cwd=root).stdout)
     lines = result.stdout.splitlines()
     assert len(lines) == len(rows)
-    for line, row in zip(lines, rows):
+    for line, row in zip(lines, rows, strict=True):
         match = GITHUB_LINE.match(line)
         assert match, line
         assert unescape_property(match["file"]) == PurePath(row["path"]).as_posix()

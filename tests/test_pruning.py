@@ -9,8 +9,8 @@ import textwrap
 import libcst as cst
 import pytest
 
-from esper_lint.config import Config
 from esper_lint import engine
+from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 from esper_lint.fast.reduction import reduce_source
 
@@ -251,7 +251,10 @@ ADVERSARIAL = [
     "import torch\nf = lambda torch=torch._C: torch._x\n",
     "import torch\nasync def f():\n    async with a as b:\n        async for c in torch._d():\n            await b\n",
     # typing-only, guards and code-level fallbacks
-    "from typing import TYPE_CHECKING\nimport torch\nif TYPE_CHECKING:\n    from torch._C import Graph\nelse:\n    Graph = None\nx: 'Graph'\n",
+    (
+        "from typing import TYPE_CHECKING\nimport torch\nif TYPE_CHECKING:\n    from torch._C import Graph\n"
+        "else:\n    Graph = None\nx: 'Graph'\n"
+    ),
     "import torch\nif hasattr(torch, '_foreach_norm'):\n    n = torch._foreach_norm(xs)\nelse:\n    n = [x.norm() for x in xs]\n",
     "import torch\ntry:\n    from torch._dynamo import disable\nexcept ImportError:\n    def disable(fn):\n        return fn\n",
     # layout: one-liners, semicolons, continuations, tabs, form feeds, strings and comments
@@ -262,7 +265,10 @@ ADVERSARIAL = [
     "import torch\n\x0cdef f():\n    return torch._e\n",
     "import torch\ns = '# Private API, since PyTorch 1.0; fallback: x'\nz = torch._f\n",
     "import torch\nx = torch._g(  # Private API, since PyTorch 1.0\n    a,  # fallback: y = 1\n)\n",
-    "import torch\n# Private API, since PyTorch 1.11\n# fallback: [x.norm() for x in xs]\ndef f(xs):\n    '''doc'''\n    return torch._foreach_norm(xs)\n",
+    (
+        "import torch\n# Private API, since PyTorch 1.11\n# fallback: [x.norm() for x in xs]\ndef f(xs):\n"
+        "    '''doc'''\n    return torch._foreach_norm(xs)\n"
+    ),
     "import torch\n# Private API, since PyTorch 1.11; fallback: pass\ndef unrelated():\n    return 1\n",
     "import torch\nclass A(torch.nn.Module):\n    # Private API, since PyTorch 2.0; fallback: pass\n    x = 1\n    y = torch._h\n",
 ]

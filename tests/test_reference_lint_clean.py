@@ -121,7 +121,7 @@ def test_documented_fallback_is_exactly_what_the_fallback_path_runs() -> None:
     module_tree = ast.parse(REFERENCE_MODULE.read_text(encoding="utf-8"))
     functions = {node.name: node for node in ast.walk(module_tree) if isinstance(node, ast.FunctionDef)}
     fallback_path = functions["per_tensor_norms"]
-    runs = [stmt for stmt in fallback_path.body if not isinstance(stmt, ast.Expr)][0]  # skip the docstring
+    runs = next(stmt for stmt in fallback_path.body if not isinstance(stmt, ast.Expr))  # skip the docstring
     assert ast.dump(fallback_tree.body[0]) == ast.dump(runs)
     # ... and the fused function's variables are the ones the fallback names.
     fused_parameters = [arg.arg for arg in functions["fused_norms"].args.args]

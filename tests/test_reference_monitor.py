@@ -25,12 +25,11 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from esper_lint.reference import GradientHealthMonitor  # noqa: E402
-from esper_lint.reference import gradient_health  # noqa: E402
+from esper_lint.reference import GradientHealthMonitor, gradient_health  # noqa: E402
 from esper_lint.reference.gradient_health import (  # noqa: E402
     GRAD_RATIO_EPSILON,
-    total_grad_norm_sq,
     torch_release_at_least,
+    total_grad_norm_sq,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -185,7 +184,7 @@ def test_fp16_norm_just_above_256_does_not_overflow_when_squared() -> None:
 
 def test_bf16_relative_error_is_at_fp32_level() -> None:
     # 66049 ones: the norm is exactly 257, which bf16 cannot represent (spacing 2 near 256).
-    grads = [torch.ones(66049, dtype=torch.bfloat16)] + random_grads([(300, 300)], torch.bfloat16, seed=4)
+    grads = [torch.ones(66049, dtype=torch.bfloat16), *random_grads([(300, 300)], torch.bfloat16, seed=4)]
     expected = float64_norm(grads)
     original = math.sqrt(float(original_norm_sq(grads)))
     assert abs(original - expected) / expected > 1e-4  # the original loses precision here ...

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from esper_lint import data as _data
+from esper_lint.names import is_private
 from esper_lint.torch_index import (
     Lookup,
     TorchIndex,
     format_releases,
     load_index,
 )
-from esper_lint import data as _data
-from tools.build_torch_index import build_index, main as builder_main
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
 from esper_lint.torch_index.explain import explain
-from esper_lint.names import is_private
 from esper_lint.torch_index.versions import (
     SpecifierError,
     minor_release,
@@ -27,6 +26,8 @@ from esper_lint.torch_index.versions import (
     supported_range_from_pyproject,
     version_matches,
 )
+from tools.build_torch_index import build_index
+from tools.build_torch_index import main as builder_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -89,7 +89,7 @@ def test_verify_reports_each_missing_name_with_the_missing_component(bad_project
         (missing, 4, 5, "`torch.ops.aten._does_not_exist.default`", "`torch.ops.aten` has no attribute or submodule `_does_not_exist`"),
     ]
     assert len(lines) == len(expected), lines
-    for line, (path, number, column, name, why) in zip(lines, expected):
+    for line, (path, number, column, name, why) in zip(lines, expected, strict=True):
         assert line.startswith(f"{path}:{number}:{column}: ESP203 {name} does not exist in the installed torch "), line
         assert line.endswith(why), line
     assert "present.py" not in result.stdout
@@ -271,7 +271,10 @@ def test_central_declarations_are_judged_in_pyproject(tmp_path: Path) -> None:
     assert all(row["path"] == "pyproject.toml" and row["column"] == 1 for row in rows), rows
     found = {(row["code"], row["name"], row["line"]): row["message"] for row in rows}
     assert sorted(found) == sorted(
-        [("ESP102", name, at[name]) for name in ("torch._no_since", "torch._bad_since", "torch._bad_fallback", "torch._private_fallback", "torch._no_fallback")]
+        [
+            ("ESP102", name, at[name])
+            for name in ("torch._no_since", "torch._bad_since", "torch._bad_fallback", "torch._private_fallback", "torch._no_fallback")
+        ]
         + [("ESP103", "torch._unused", at["torch._unused"])]
     )
     problems = {

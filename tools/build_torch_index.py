@@ -95,9 +95,9 @@ import subprocess
 import sys
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from esper_lint.names import is_dunder, is_private, is_private_component
 from esper_lint.torch_index.versions import parse_version
@@ -185,7 +185,7 @@ def _literal_strs(node: ast.expr | None) -> list[str] | None:
     if isinstance(node, (ast.List, ast.Tuple)) and all(
         isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts
     ):
-        return [e.value for e in node.elts]  # type: ignore[attr-defined]
+        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
     return None
 
 
@@ -343,9 +343,9 @@ class _ModuleVisitor:
                     if info.all_ is not None and extra is not None:
                         info.all_ = info.all_ + extra
             elif type(stmt).__name__ == "TypeAlias":
-                n = getattr(stmt, "name", None)
-                if isinstance(n, ast.Name):
-                    self._def(n.id, KIND_ATTR)
+                alias_name = getattr(stmt, "name", None)
+                if isinstance(alias_name, ast.Name):
+                    self._def(alias_name.id, KIND_ATTR)
 
 
 # --------------------------------------------------------------------------------------
@@ -370,7 +370,7 @@ def _module_name_for(path: str) -> tuple[str, bool] | None:
         return None
     if stem == "__init__":
         return ".".join(dirs), True
-    return ".".join(dirs + [stem]), False
+    return ".".join([*dirs, stem]), False
 
 
 @dataclass
@@ -463,10 +463,11 @@ class _Resolver:
         mi = self.mods.get(mod)
         if mi is None or mod in _seen:
             return set()
-        if mi.all_ is not None:
-            out = set(mi.all_)
-        else:
-            out = {n for n in self.namespace(mod, _seen | {mod}) if not n.startswith("_")}
+        out = (
+            set(mi.all_)
+            if mi.all_ is not None
+            else {n for n in self.namespace(mod, _seen | {mod}) if not n.startswith("_")}
+        )
         self._export_cache[mod] = out
         return out
 
@@ -748,10 +749,8 @@ def encode_bucket(key: str, entries: list[tuple[str, str, int]]) -> str:
 
 
 def _load_curated(path: Path) -> list[dict[str, str]]:
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    from esper_lint.data import tomllib
+
     with open(path, "rb") as f:
         data = tomllib.load(f)
     out = []
@@ -771,7 +770,7 @@ def _load_curated(path: Path) -> list[dict[str, str]]:
 def build_index(
     wheels: list[Path],
     curated_path: Path | None = None,
-    log=None,
+    log: Callable[[str], object] | None = None,
     jobs: int = 1,
 ) -> tuple[bytes, list[str]]:
     """Build the gzip'ed index from the wheels; returns (bytes, warnings)."""
@@ -782,11 +781,11 @@ def build_index(
         m = _WHEEL_RE.match(w.name)
         if not m:
             continue
-        key = (int(m.group(1)), int(m.group(2)))
+        minor = f"{int(m.group(1))}.{int(m.group(2))}"
         patch = int(m.group(3))
-        prev = by_release.get(f"{key[0]}.{key[1]}")
+        prev = by_release.get(minor)
         if prev is None or _patch_of(prev) < patch or (_patch_of(prev) == patch and w.name < prev.name):
-            by_release[f"{key[0]}.{key[1]}"] = w
+            by_release[minor] = w
     releases = sorted(by_release, key=lambda v: parse_version(v))
     kinds: dict[str, list[str]] = {}  # name -> kind per release (last wins)
     presence: dict[str, list[int]] = {}
@@ -801,7 +800,7 @@ def build_index(
             results = list(ex.map(_read_summary, paths))
     else:
         results = [_read_summary(p) for p in paths]
-    for idx, (version, (syntax_errors, n_ops, rn)) in enumerate(zip(releases, results)):
+    for idx, (version, (syntax_errors, n_ops, rn)) in enumerate(zip(releases, results, strict=True)):
         path = by_release[version]
         log(f"{version}: {path.name}: {len(rn.names)} names, {n_ops} aten ops"
             + (f", {len(syntax_errors)} files not parsed" if syntax_errors else ""))
@@ -812,9 +811,9 @@ def build_index(
             kinds.setdefault(name, []).append(kind)
         for name in rn.public:
             public_presence.setdefault(name, []).append(idx)
-        for key, src in rn.derived.items():
-            derived_presence.setdefault(key, []).append(idx)
-            derived_source.setdefault(key, src)
+        for pair, src in rn.derived.items():
+            derived_presence.setdefault(pair, []).append(idx)
+            derived_source.setdefault(pair, src)
 
     def present(name: str) -> list[int]:
         return presence.get(name) or public_presence.get(name) or []
@@ -878,10 +877,10 @@ def build_index(
     curated_private = {r["private"] for r in replacements}
     # expansions of curated module replacements: private names under the module whose
     # mapped public name exists
-    for entry in list(replacements):
-        if not entry["module"]:
+    for curated in list(replacements):
+        if not curated["module"]:
             continue
-        priv, repl = str(entry["private"]), str(entry["replacement"])
+        priv, repl = str(curated["private"]), str(curated["replacement"])
         for name in sorted(presence):
             if not name.startswith(priv + "."):
                 continue
@@ -895,7 +894,7 @@ def build_index(
                         "private": name,
                         "replacement": mapped,
                         "public_since": releases[min(have)],
-                        "source": entry["source"],
+                        "source": curated["source"],
                         "derived": False,
                         "ranges": encode_ranges(have),
                         "module": kinds[name][-1] == KIND_MODULE,
@@ -980,8 +979,8 @@ def available_versions(pip: list[str]) -> list[str]:
     found: set[str] = set()
     for _, platform, py in _PLATFORMS:
         out = subprocess.run(
-            pip + ["index", "versions", "torch", "--only-binary=:all:",
-                   "--platform", platform, "--python-version", py],
+            [*pip, "index", "versions", "torch", "--only-binary=:all:",
+             "--platform", platform, "--python-version", py],
             capture_output=True, text=True, check=False,
         ).stdout
         m = re.search(r"Available versions: (.*)", out)
@@ -991,7 +990,7 @@ def available_versions(pip: list[str]) -> list[str]:
 
 
 def latest_patches(versions: list[str], min_release: str) -> list[str]:
-    latest: dict[tuple[int, int], str] = {}
+    latest: dict[tuple[int, ...], str] = {}
     lo = parse_version(min_release)[:2]
     for v in versions:
         p = parse_version(v)
@@ -1002,7 +1001,7 @@ def latest_patches(versions: list[str], min_release: str) -> list[str]:
     return [latest[k] for k in sorted(latest)]
 
 
-def download(wheels_dir: Path, min_release: str = "1.6", log=print) -> None:
+def download(wheels_dir: Path, min_release: str = "1.6", log: Callable[[str], object] = print) -> None:
     pip = [sys.executable, "-m", "pip"]
     wheels_dir.mkdir(parents=True, exist_ok=True)
     for version in latest_patches(available_versions(pip), min_release):
@@ -1014,8 +1013,8 @@ def download(wheels_dir: Path, min_release: str = "1.6", log=print) -> None:
                 continue
             log(f"downloading torch=={version} ({platform}, cp{py.replace('.', '')})")
             res = subprocess.run(
-                pip + ["download", "--no-deps", "--only-binary=:all:", "--platform", platform,
-                       "--python-version", py, "-d", str(wheels_dir), f"torch=={version}"],
+                [*pip, "download", "--no-deps", "--only-binary=:all:", "--platform", platform,
+                 "--python-version", py, "-d", str(wheels_dir), f"torch=={version}"],
                 check=False,
             )
             if res.returncode == 0:

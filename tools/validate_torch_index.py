@@ -48,12 +48,15 @@ def _resolve(name: str, module_names: set[str], import_cache: dict[str, BaseExce
             continue
         if prefix not in import_cache:
             try:
-                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        importlib.import_module(prefix)
+                with (
+                    contextlib.redirect_stdout(io.StringIO()),
+                    contextlib.redirect_stderr(io.StringIO()),
+                    warnings.catch_warnings(),
+                ):
+                    warnings.simplefilter("ignore")
+                    importlib.import_module(prefix)
                 import_cache[prefix] = None
-            except BaseException as e:  # noqa: BLE001 - SystemExit etc. from odd modules
+            except BaseException as e:  # SystemExit etc. from odd modules
                 import_cache[prefix] = e
         err = import_cache[prefix]
         if err is None:
@@ -79,7 +82,7 @@ def _resolve(name: str, module_names: set[str], import_cache: dict[str, BaseExce
             if isinstance(obj, types.ModuleType):
                 return "missing-attribute:on-module"
             return "missing-attribute:on-other"
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             return f"error:{type(e).__name__}"
         obj = nxt
     return None
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     rate_importable = ok / importable if importable else 1.0
     print(f"  excluding {unimportable} names in modules that cannot be imported here: "
           f"{ok}/{importable} ({rate_importable:.2%})")
-    by_area: dict[str, collections.Counter] = {}
+    by_area: dict[str, collections.Counter[str]] = {}
     for cause, items in sorted(failures.items(), key=lambda kv: -len(kv[1])):
         area = collections.Counter(".".join(n.split(".")[:2]) for n in items)
         by_area[cause] = area

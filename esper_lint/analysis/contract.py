@@ -3,7 +3,8 @@
 A block is the text of the full-line comments directly above a statement plus the comments on the
 statement's own lines. Only blocks that carry the `Private API` marker are documentation blocks;
 those must also give a `since PyTorch X.Y[.Z]` version and a `fallback:` with code that parses and
-uses no private API itself.
+uses no private API itself. The version may also name a configured root (`since libcst 1.1` when
+the roots include `libcst`): the release is the documented package's own.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import libcst as cst
 
 from esper_lint.analysis.forms import MARKER
 from esper_lint.parsing import parse_fragment
 
-_SINCE = re.compile(r"\bsince\s+(?:pytorch|torch)\b[ \t]*(\S*)", re.I)
+_TORCH_NAMES = ("pytorch", "torch")
 _VERSION = re.compile(r"v?(\d+\.\d+(?:\.\d+)?)")
 _FALLBACK = re.compile(r"\bfallback(?:\s+is|\s+to)?\s*:", re.I)
 
@@ -62,20 +64,36 @@ def has_marker(lines: Sequence[CommentLine]) -> bool:
     return any(MARKER.search(line.body) for line in lines)
 
 
-def parse_block(lines: Sequence[CommentLine], find_private: PrivateFinder) -> DocumentationBlock | None:
-    """None when the block is no documentation block (no marker); otherwise the judged block."""
+def parse_block(
+    lines: Sequence[CommentLine], find_private: PrivateFinder, *, roots: Sequence[str] = ("torch",)
+) -> DocumentationBlock | None:
+    """None when the block is no documentation block (no marker); otherwise the judged block.
+
+    The version phrase is `since PyTorch X.Y` or `since torch X.Y`, or names one of `roots` (as
+    configured, or its top-level package): `since libcst 1.1` where the roots include `libcst`."""
     if not has_marker(lines):
         return None
     block = DocumentationBlock(lines)
-    _read_version(block)
+    _read_version(block, tuple(roots))
     _read_fallback(block, find_private)
     return block
 
 
-def _read_version(block: DocumentationBlock) -> None:
+@lru_cache(maxsize=32)
+def _since_pattern(roots: tuple[str, ...]) -> tuple[re.Pattern[str], str]:
+    """The `since <package> X.Y` pattern for these roots, and the package name the messages use."""
+    names = {*_TORCH_NAMES, *(root.lower() for root in roots), *(root.split(".")[0].lower() for root in roots)}
+    # Longest first: `since torch.distributed 2.1` is that root's, not `torch` followed by `.distributed`.
+    alternatives = "|".join(re.escape(name) for name in sorted(names, key=lambda name: (-len(name), name)))
+    shown = "PyTorch" if not roots or any(root.split(".")[0] == "torch" for root in roots) else roots[0]
+    return re.compile(rf"\bsince\s+(?:{alternatives})\b[ \t]*(\S*)", re.I), shown
+
+
+def _read_version(block: DocumentationBlock, roots: tuple[str, ...] = ("torch",)) -> None:
+    since, shown = _since_pattern(roots)
     text = "\n".join(line.body for line in block.lines)
     first_token: str | None = None
-    for match in _SINCE.finditer(text):
+    for match in since.finditer(text):
         token = match.group(1).rstrip(".,;:)!+")
         version = _VERSION.fullmatch(token)
         if version is not None:
@@ -84,21 +102,20 @@ def _read_version(block: DocumentationBlock) -> None:
         if first_token is None:
             first_token = token
     if first_token is None:
-        block.problems.append("no version: say 'since PyTorch X.Y' (the first release with this API)")
+        block.problems.append(f"no version: say 'since {shown} X.Y' (the first release with this API)")
     else:
-        shown = first_token or "nothing"
-        block.problems.append(f"malformed version: 'since PyTorch' is followed by {shown!r}, expected X.Y or X.Y.Z")
+        found = first_token or "nothing"
+        block.problems.append(f"malformed version: 'since {shown}' is followed by {found!r}, expected X.Y or X.Y.Z")
 
 
 def _read_fallback(block: DocumentationBlock, find_private: PrivateFinder) -> None:
     bodies = [line.body for line in block.lines]
-    for index, body in enumerate(bodies):
-        match = _FALLBACK.search(body)
-        if match is not None:
-            break
-    else:
+    located = next(((index, match) for index, body in enumerate(bodies) if (match := _FALLBACK.search(body))), None)
+    if located is None:
         block.problems.append("no fallback: add 'fallback: <code>' with the public code to use if this API disappears")
         return
+    index, match = located
+    body = bodies[index]
     following = _following_lines(bodies[index + 1 :])
     rest = _strip_code_quotes(body[match.end() :].strip())
     candidates = [rest, "\n".join([rest, *following])] if rest else ["\n".join(following)]

@@ -38,6 +38,6 @@ STRING_CALLS = frozenset({STRING_USE, STRING_GUARD})
 # Where a string use may be written: the pre-check and the reduction's hot-line scan look for it.
 STRING_USE_BYTES = STRING_USE.encode()
 
-# The errors a vanished private API raises, and the broader classes that catch them: a `try` whose
-# handler catches one of these is a code-level fallback.
+# The errors raised where a private name has vanished, and the broader classes that catch them: a
+# `try` whose handler catches one of these is a code-level fallback.
 FALLBACK_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "BaseException"})

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import libcst as cst
 
-from esper_lint.analysis.resolver import Collection, Reference, ReferenceCollector, Scope, Statement
 from esper_lint.analysis.contract import DocumentationBlock, parse_block
 from esper_lint.analysis.knowledge import TorchKnowledge
+from esper_lint.analysis.resolver import Collection, Reference, ReferenceCollector, Scope, Statement
 from esper_lint.names import covers
 
 
@@ -62,9 +63,11 @@ def judge(
             documented = block.valid
             if not block.valid and reportable:
                 verdicts.append(Verdict("ESP102", reference.anchor, reference.name, "; ".join(block.problems)))
-        elif reference.guarded or _centrally_declared(reference.name, central):
-            documented = True
-        elif not statement_scope and _covered_by_scope(reference, valid_documents):
+        elif (
+            reference.guarded
+            or _centrally_declared(reference.name, central)
+            or (not statement_scope and _covered_by_scope(reference, valid_documents))
+        ):
             documented = True
         elif reportable:
             verdicts.append(Verdict("ESP101", reference.anchor, reference.name))
@@ -102,7 +105,7 @@ def _documentation_blocks(statements: Sequence[Statement], roots: Sequence[str])
         lines = statement.comment_lines()
         if not lines:
             continue
-        block = parse_block(lines, lambda module, scope=statement.scope: private_names_in(module, scope, roots))
+        block = parse_block(lines, partial(private_names_in, scope=statement.scope, roots=roots), roots=roots)
         if block is not None:
             blocks[statement] = block
     return blocks

@@ -20,14 +20,14 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import libcst as cst
-
-from esper_lint.parsing import parse_fragment
 
 from esper_lint.analysis.contract import CommentLine, comment_body
 from esper_lint.analysis.forms import FALLBACK_ERRORS, STRING_GUARD, STRING_USE
 from esper_lint.names import any_private, covers, is_private_name, root_of
+from esper_lint.parsing import parse_fragment
 
 _NOT_CODE_FIELDS = frozenset(
     {
@@ -130,7 +130,7 @@ def leftmost(node: cst.CSTNode) -> cst.CSTNode:
 class Scope:
     """A name-resolution scope. `None` as a binding means "bound to something that is not torch"."""
 
-    __slots__ = ("kind", "bindings", "parent", "global_names", "module")
+    __slots__ = ("bindings", "global_names", "kind", "module", "parent")
 
     def __init__(self, kind: str, parent: Scope | None) -> None:
         self.kind = kind
@@ -219,9 +219,7 @@ _BODY_FIELDS = frozenset({"body", "orelse", "handlers", "finalbody", "cases"})
 def _own_comments(node: cst.CSTNode) -> list[cst.Comment]:
     """Comments on a statement's own lines: all of a simple statement, a compound one's header."""
     found: list[cst.Comment] = []
-    compound = isinstance(node, cst.BaseCompoundStatement) or isinstance(
-        node, (cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)
-    )
+    compound = isinstance(node, (cst.BaseCompoundStatement, cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase))
     # A module-level helper, not a nested one: a recursive closure is a reference cycle that
     # only the cyclic collector frees, once per statement.
     _collect_comments(node, found, top=True, compound=compound)
@@ -390,18 +388,18 @@ class ReferenceCollector:
         key: tuple[int, ...],
         leading_first: Sequence[cst.EmptyLine] = (),
     ) -> None:
-        for index, statement in enumerate(statements):
-            above: Sequence[cst.EmptyLine] = statement.leading_lines  # type: ignore[attr-defined]
+        for index, statement in enumerate(_concrete(statements)):
+            above: Sequence[cst.EmptyLine] = statement.leading_lines
             if index == 0 and leading_first:
                 above = (*leading_first, *above)
-            self._statement_node(statement, key + (index,), above)
+            self._statement_node(statement, (*key, index), above)
 
     def _suite(self, suite: cst.BaseSuite, key: tuple[int, ...]) -> None:
         if isinstance(suite, cst.IndentedBlock):
             self._body(suite.body, key)
-        else:
+        elif isinstance(suite, cst.SimpleStatementSuite):
             # `if x: y = torch._z()` — one line, so it belongs to the compound statement.
-            for small in suite.body:  # type: ignore[attr-defined]
+            for small in suite.body:
                 self._small(small)
 
     def _statement_node(self, node: cst.BaseStatement, key: tuple[int, ...], above: Sequence[cst.EmptyLine]) -> None:
@@ -424,7 +422,7 @@ class ReferenceCollector:
                 self._expr(item.item)
                 if item.asname is not None:
                     self._target(item.asname.name, None)
-            self._suite(node.body, key + (0,))
+            self._suite(node.body, (*key, 0))
         elif isinstance(node, cst.Match):
             self._match(node, key)
         else:  # future statement kinds: still find what they reference
@@ -496,7 +494,8 @@ class ReferenceCollector:
             imported = alias.name.value if isinstance(alias.name, cst.Name) else dotted_name(alias.name)
             if imported is None:
                 continue
-            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else imported.split(".")[0]
+            asname = alias.asname.name if alias.asname is not None else None
+            local = asname.value if isinstance(asname, cst.Name) else imported.split(".")[0]
             if not relevant or module is None:
                 self._scope.bind(local, None)
                 continue
@@ -521,7 +520,7 @@ class ReferenceCollector:
 
     def _defer_body(self, body: cst.BaseSuite, key: tuple[int, ...], params: list[str]) -> None:
         parent = self._scope.enclosing_for_functions()
-        doc_scope = self._doc_scope + (self._allocate_scope_id(),)
+        doc_scope = (*self._doc_scope, self._allocate_scope_id())
         typing_only, guards = self._typing_only, self._guards
 
         def walk_body() -> None:
@@ -530,7 +529,7 @@ class ReferenceCollector:
                 scope.bind(name, None)
             saved = (self._scope, self._doc_scope, self._typing_only, self._statement, self._guards)
             self._scope, self._doc_scope, self._typing_only, self._guards = scope, doc_scope, typing_only, guards
-            self._suite(body, key + (0,))
+            self._suite(body, (*key, 0))
             self._scope, self._doc_scope, self._typing_only, self._statement, self._guards = saved
 
         self._deferred.append(walk_body)
@@ -546,8 +545,8 @@ class ReferenceCollector:
             self._expr(arg.value)
         saved = (self._scope, self._doc_scope)
         self._scope = Scope("class", self._scope)
-        self._doc_scope = self._doc_scope + (self._allocate_scope_id(),)
-        self._suite(node.body, key + (0,))
+        self._doc_scope = (*self._doc_scope, self._allocate_scope_id())
+        self._suite(node.body, (*key, 0))
         self._scope, self._doc_scope = saved
         self._scope.bind(node.name.value, None)
 
@@ -561,15 +560,15 @@ class ReferenceCollector:
         if guard is not None:
             # A code-level fallback (README, "The comment contract"): `if hasattr(torch, "_x"): <use> else: <fallback>`.
             self._guards = (*self._guards, guard)
-        self._suite(node.body, key + (0,))
+        self._suite(node.body, (*key, 0))
         self._typing_only, self._guards = saved_typing, saved_guards
         after_body = self._scope.snapshot()
         self._scope.bindings = before
         orelse = node.orelse
         if isinstance(orelse, cst.If):
-            self._statement_node(orelse, key + (1,), orelse.leading_lines)
+            self._statement_node(orelse, (*key, 1), orelse.leading_lines)
         elif isinstance(orelse, cst.Else):
-            self._suite(orelse.body, key + (1,))
+            self._suite(orelse.body, (*key, 1))
         self._scope.merge(after_body)
 
     def _loop(self, node: cst.For | cst.While, key: tuple[int, ...]) -> None:
@@ -580,9 +579,9 @@ class ReferenceCollector:
         before = self._scope.snapshot()
         if isinstance(node, cst.For):
             self._target(node.target, None)
-        self._suite(node.body, key + (0,))
+        self._suite(node.body, (*key, 0))
         if node.orelse is not None:
-            self._suite(node.orelse.body, key + (1,))
+            self._suite(node.orelse.body, (*key, 1))
         self._scope.merge(before)
 
     def _hasattr_guard(self, test: cst.BaseExpression) -> str | None:
@@ -601,33 +600,34 @@ class ReferenceCollector:
         fallback_bindings = [_names_bound_in(h.body) for h in node.handlers if _catches_missing_api(h)]
         if fallback_bindings and isinstance(node.body, cst.IndentedBlock):
             # A code-level fallback (README, "The comment contract"): the handler rebinds what the guarded statement bound.
-            for index, statement in enumerate(node.body.body):
+            for index, statement in enumerate(_concrete(node.body.body)):
                 first = len(self.references)
-                self._statement_node(statement, key + (0, index), statement.leading_lines)
+                self._statement_node(statement, (*key, 0, index), statement.leading_lines)
                 bound = _names_bound_by(statement)
                 if bound and any(bound <= names for names in fallback_bindings):
                     for reference in self.references[first:]:
                         reference.guarded = True
         else:
-            self._suite(node.body, key + (0,))
+            self._suite(node.body, (*key, 0))
         after_body = self._scope.snapshot()
         outcomes = []
-        for index, handler in enumerate(node.handlers, start=1):
+        handlers: Sequence[cst.ExceptHandler | cst.ExceptStarHandler] = node.handlers
+        for index, handler in enumerate(handlers, start=1):
             self._scope.bindings = dict(before)
             self._scope.merge(after_body)
-            self._new_statement(handler, key + (index,), handler.leading_lines)
+            self._new_statement(handler, (*key, index), handler.leading_lines)
             if handler.type is not None:
                 self._expr(handler.type)
             if handler.name is not None:
                 self._target(handler.name.name, None)
-            self._suite(handler.body, key + (index, 0))
+            self._suite(handler.body, (*key, index, 0))
             outcomes.append(self._scope.snapshot())
         self._scope.bindings = after_body
         if node.orelse is not None:
-            self._suite(node.orelse.body, key + (len(node.handlers) + 1,))
+            self._suite(node.orelse.body, (*key, len(node.handlers) + 1))
         self._scope.merge(*outcomes)
         if node.finalbody is not None:
-            self._suite(node.finalbody.body, key + (len(node.handlers) + 2,))
+            self._suite(node.finalbody.body, (*key, len(node.handlers) + 2))
 
     def _match(self, node: cst.Match, key: tuple[int, ...]) -> None:
         self._expr(node.subject)
@@ -635,11 +635,11 @@ class ReferenceCollector:
         outcomes = []
         for index, case in enumerate(node.cases):
             self._scope.bindings = dict(before)
-            self._new_statement(case, key + (index,), case.leading_lines)
+            self._new_statement(case, (*key, index), case.leading_lines)
             self._expr(case.pattern)
             if case.guard is not None:
                 self._expr(case.guard)
-            self._suite(case.body, key + (index, 0))
+            self._suite(case.body, (*key, index, 0))
             outcomes.append(self._scope.snapshot())
         self._scope.bindings = before
         self._scope.merge(*outcomes)
@@ -651,9 +651,12 @@ class ReferenceCollector:
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = target.elements
             values: Sequence[cst.BaseElement] | None = None
-            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements):
-                if not any(isinstance(e, cst.StarredElement) for e in (*elements, *value.elements)):
-                    values = value.elements
+            if (
+                isinstance(value, (cst.Tuple, cst.List))
+                and len(value.elements) == len(elements)
+                and not any(isinstance(e, cst.StarredElement) for e in (*elements, *value.elements))
+            ):
+                values = value.elements
             for index, element in enumerate(elements):
                 self._target(element.value, values[index].value if values is not None else None)
         elif isinstance(target, cst.StarredElement):
@@ -825,10 +828,20 @@ def _target_names(target: cst.BaseExpression) -> set[str]:
     return set()
 
 
+def _concrete(statements: Sequence[cst.BaseStatement]) -> Sequence[cst.SimpleStatementLine | cst.BaseCompoundStatement]:
+    """The statements as what they are: libcst types bodies with the abstract `BaseStatement`, which
+    declares no `leading_lines`; its only subclasses, the simple and the compound statements, do."""
+    return cast("Sequence[cst.SimpleStatementLine | cst.BaseCompoundStatement]", statements)
+
+
 def _names_bound_in(suite: cst.BaseSuite) -> set[str]:
     """Names a handler binds, looking into its nested if/else branches as well."""
     names: set[str] = set()
-    statements = suite.body if isinstance(suite, cst.IndentedBlock) else [cst.SimpleStatementLine(body=suite.body)]  # type: ignore[list-item]
+    statements: Sequence[cst.BaseStatement] = ()
+    if isinstance(suite, cst.IndentedBlock):
+        statements = suite.body
+    elif isinstance(suite, cst.SimpleStatementSuite):
+        statements = [cst.SimpleStatementLine(body=suite.body)]
     for statement in statements:
         names |= _names_bound_by(statement)
         if isinstance(statement, cst.If):

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import ast
 import bisect
+import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
+
+# NOTE: Private API, stable since libcst 1.1 (the oldest libcst esper-lint supports): the code
+# generator's state, as `Module.code_for_node` builds it, and the nodes' `_codegen` entry point
+# that fills it; the subclass below notes where each wanted node starts. The public way,
+# PositionProvider, costs about twice the parse.
+# If this breaks in a future libcst, fallback is:
+#   positions = cst.metadata.MetadataWrapper(module, unsafe_skip_copy=True).resolve(cst.metadata.PositionProvider)
+#   starts = {id(node): (where.start.line, where.start.column + 1) for node, where in positions.items()}
 from libcst._nodes.internal import CodegenState
 
 from esper_lint.fast.reduction import first_line
@@ -49,10 +58,8 @@ def node_starts(module: cst.Module, nodes: Iterable[cst.CSTNode]) -> dict[int, t
         default_newline=module.default_newline,
         wanted=wanted,
     )
-    try:
+    with contextlib.suppress(_AllFound):
         module._codegen(state)
-    except _AllFound:
-        pass
     offsets: dict[int, int] = {}
     by_token = sorted((index, key) for key, index in state.starts.items())
     offset = 0
@@ -141,7 +148,7 @@ def _pair_compound(statement: cst.CSTNode, node: ast.stmt, lines: dict[int, int]
         assert isinstance(node, ast.Match)
         if len(statement.cases) != len(node.cases):
             raise _Unpaired
-        for case, ast_case in zip(statement.cases, node.cases):
+        for case, ast_case in zip(statement.cases, node.cases, strict=True):
             lines[id(case)] = ast_case.pattern.lineno
             _pair_suite(case.body, ast_case.body, lines)
         return
@@ -149,7 +156,7 @@ def _pair_compound(statement: cst.CSTNode, node: ast.stmt, lines: dict[int, int]
     handlers = getattr(statement, "handlers", ())
     if len(handlers) != len(getattr(node, "handlers", ())):
         raise _Unpaired
-    for handler, ast_handler in zip(handlers, getattr(node, "handlers", ())):
+    for handler, ast_handler in zip(handlers, getattr(node, "handlers", ()), strict=True):
         lines[id(handler)] = ast_handler.lineno
         _pair_suite(handler.body, ast_handler.body, lines)
     orelse = getattr(statement, "orelse", None)

@@ -85,10 +85,7 @@ def _is_name_or_dot(byte: int) -> bool:
 
 
 def _has_private_import(source: bytes) -> bool:
-    for match in _IMPORT.finditer(source):
-        if _UNDERSCORE_WORD.search(_import_region(source, match.end())):
-            return True
-    return False
+    return any(_UNDERSCORE_WORD.search(_import_region(source, match.end())) for match in _IMPORT.finditer(source))
 
 
 def _import_region(source: bytes, start: int) -> bytes:

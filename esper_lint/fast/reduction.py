@@ -30,8 +30,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from esper_lint.names import is_private_component
 from esper_lint.analysis.forms import MARKER_BYTES, PRIVATE_AFTER_DOT_SOURCE, STRING_CALLS, STRING_USE, STRING_USE_BYTES
+from esper_lint.names import is_private_component
 
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.M)
 _BOM = b"\xef\xbb\xbf"
@@ -58,7 +58,7 @@ class _Facts:
     A plain slotted class: one is made per statement, and a dataclass's default factories cost
     more than the rest of the reading of a simple statement."""
 
-    __slots__ = ("node", "bound", "bases", "always", "bodies", "needed")
+    __slots__ = ("always", "bases", "bodies", "bound", "needed", "node")
 
     def __init__(self, node: ast.stmt) -> None:
         self.node = node
@@ -78,14 +78,14 @@ def reduce_source(raw: bytes, tree: ast.Module, roots: Sequence[str]) -> Reducti
     starts = [0, *itertools.accumulate(map(len, lines))]
     statements, candidates, reportable = _read(tree, roots, marker_lines, _hot_line_counts(text, starts))
     if not reportable:
-        return Reduction(False, raw)
+        return Reduction(reportable=False, source=raw)
     has_cr = b"\r" in text
     if not _offsets_match_bytes(text) or (has_cr and _LONE_CR.search(text)):
         # An emptied line after a lone CR would join it into one CRLF line break.
-        return Reduction(True, raw)
+        return Reduction(reportable=True, source=raw)
     if not _Cutter(lines, candidates, marker_lines, lf_only=not has_cr).body(statements, reducible=True, module=True):
-        return Reduction(True, raw)
-    return Reduction(True, (_BOM if bom else b"") + b"".join(lines))
+        return Reduction(reportable=True, source=raw)
+    return Reduction(reportable=True, source=(_BOM if bom else b"") + b"".join(lines))
 
 
 def may_reference(tree: ast.Module, roots: Sequence[str]) -> bool:
@@ -237,7 +237,7 @@ class _Reader:
                 continue
             if kind is ast.Attribute:
                 if is_private_component(node.attr):  # type: ignore[attr-defined]
-                    base = _base_name(node)  # type: ignore[arg-type]
+                    base = _base_name(node)
                     if base is not None:
                         facts.bases.add(base)
                 stack.append(node.value)  # type: ignore[attr-defined]
@@ -246,7 +246,7 @@ class _Reader:
                 continue
             if kind is ast.Call:
                 if _private_getattr(node):  # type: ignore[arg-type]
-                    base = _base_name(node)  # type: ignore[arg-type]
+                    base = _base_name(node)
                     if base is not None:
                         facts.bases.add(base)
             elif kind is ast.arg:
@@ -256,9 +256,8 @@ class _Reader:
             elif kind in _NAMED_KINDS:
                 if getattr(node, "name", None):
                     facts.bound.add(node.name)  # type: ignore[attr-defined]
-            elif kind is ast.MatchMapping:
-                if node.rest:  # type: ignore[attr-defined]
-                    facts.bound.add(node.rest)  # type: ignore[attr-defined]
+            elif kind is ast.MatchMapping and node.rest:  # type: ignore[attr-defined]
+                facts.bound.add(node.rest)  # type: ignore[attr-defined]
             for name in _code_fields(kind):
                 value = getattr(node, name)
                 if type(value) is list:
@@ -614,16 +613,15 @@ def _has_marker(node: ast.stmt, marker_lines: list[int]) -> bool:
     return position < len(marker_lines) and marker_lines[position] <= (node.end_lineno or node.lineno)
 
 
-def _base_name(node: ast.AST) -> str | None:
+def _base_name(node: object) -> str | None:
     """The name an attribute chain (through `getattr(x, ...)` calls) hangs off."""
     while True:
-        kind = type(node)
-        if kind is ast.Attribute:
-            node = node.value  # type: ignore[attr-defined]
-        elif kind is ast.Call and _is_getattr(node):  # type: ignore[arg-type]
-            node = node.args[0]  # type: ignore[attr-defined]
-        elif kind is ast.Name:
-            return node.id  # type: ignore[attr-defined]
+        if isinstance(node, ast.Attribute):
+            node = node.value
+        elif isinstance(node, ast.Call) and _is_getattr(node):
+            node = node.args[0]
+        elif isinstance(node, ast.Name):
+            return node.id
         else:
             return None
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from esper_lint.analysis.judge import Verdict
+from esper_lint.analysis.knowledge import TorchKnowledge
 from esper_lint.analysis.resolver import Collection, Reference, Statement
 from esper_lint.config import Config
-from esper_lint.analysis.judge import Verdict
 from esper_lint.engine import collect_and_judge, knowledge_for
-from esper_lint.analysis.knowledge import TorchKnowledge
 
 
 @dataclass

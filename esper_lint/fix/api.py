@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 import libcst as cst
 
@@ -25,7 +26,7 @@ from esper_lint.config import Config
 from esper_lint.fast.positions import node_starts
 from esper_lint.fast.precheck import may_report
 from esper_lint.fix.analysis import judge_module
-from esper_lint.fix.document import new_lines, plan_documentation
+from esper_lint.fix.document import PlannedBlock, new_lines, plan_documentation
 from esper_lint.fix.registry import FIXABLE_CODES, UNSAFE_CODES  # from the rule documents' `fix` key
 from esper_lint.fix.replace import apply_replacements, plan_replacements, prune_imports, unused_private_imports
 from esper_lint.fix.safety import UnsafeFix, check_parses, check_replacement_ast, check_same_ast
@@ -116,10 +117,10 @@ def _fix(raw: bytes, module: cst.Module, path: str, config: Config, codes: Seque
             for item in plan.done:
                 line = starts.get(id(item.verdict.anchor), (1, 1))[0]
                 applied.append(AppliedFix("ESP301", line, item.reference.name, item.description))
-            for name in dict.fromkeys(removed):
-                anchor = plan.private_imports.get(name)
+            for dropped in dict.fromkeys(removed):
+                anchor = plan.private_imports.get(dropped)
                 line = starts.get(id(anchor), (1, 1))[0] if anchor is not None else 1
-                applied.append(AppliedFix("ESP301", line, name, f"drop `import {name}`, which only the replaced names used"))
+                applied.append(AppliedFix("ESP301", line, dropped, f"drop `import {dropped}`, which only the replaced names used"))
             module, current = reparsed, new
     comment_codes = [code for code in codes if code in ("ESP101", "ESP103")]
     if comment_codes:
@@ -128,7 +129,7 @@ def _fix(raw: bytes, module: cst.Module, path: str, config: Config, codes: Seque
         remove: set[int] = set()
         notes: list[tuple[cst.CSTNode, str, str | None, str]] = []
         removed_comments: list[cst.CSTNode] = []
-        plans = []
+        blocks: list[PlannedBlock] = []
         if "ESP103" in comment_codes:
             for verdict, statement in judged.stale_statements():
                 comments = comments_to_remove(statement)
@@ -137,24 +138,24 @@ def _fix(raw: bytes, module: cst.Module, path: str, config: Config, codes: Seque
                     removed_comments.extend(comments)
                     notes.append((verdict.anchor, "ESP103", None, f"remove the stale Private API block ({len(comments)} comment line(s))"))
         if "ESP101" in comment_codes and any(v.code == "ESP101" for v in judged.verdicts):
-            plans, covered = plan_documentation(
+            blocks, covered = plan_documentation(
                 judged, load_index(), roots, statement_scope=config.documentation_scope == "statement"
             )
-            planned = {id(plan.statement): plan for plan in plans}
-            for plan in plans:
-                insert[id(plan.statement.node)] = new_lines(plan)
+            planned = {id(block.statement): block for block in blocks}
+            for block in blocks:
+                insert[id(block.statement.node)] = new_lines(block)
             for verdict, reference in judged.references_for("ESP101"):
-                plan = planned.get(id(reference.statement))
-                if plan is not None:
+                planned_block = planned.get(id(reference.statement))
+                if planned_block is not None:
                     what = "add a Private API documentation block"
-                    if not plan.complete:
+                    if not planned_block.complete:
                         what += " with placeholders to fill in (still ESP102 until a person does)"
                     notes.append((verdict.anchor, "ESP101", reference.name, what))
                 elif id(reference.statement) in covered:
                     notes.append((verdict.anchor, "ESP101", reference.name, "covered by a Private API block added above it in its scope"))
         if insert or remove:
             starts = node_starts(module, [anchor for anchor, *_ in notes])
-            targets = [*(plan.statement.node for plan in plans), *removed_comments]
+            targets = [*(block.statement.node for block in blocks), *removed_comments]
             edited = module.visit(_CommentEditor(insert, remove, paths_to(module, targets)))
             new = edited.bytes
             check_parses(new, module)
@@ -165,6 +166,17 @@ def _fix(raw: bytes, module: cst.Module, path: str, config: Config, codes: Seque
     return FixOutcome(current, applied)
 
 
+_Node = TypeVar("_Node", bound=cst.CSTNode)
+# What a documentation block is inserted above: the statements the resolver judges.
+_DOCUMENTED_STATEMENTS = (
+    cst.SimpleStatementLine,
+    cst.BaseCompoundStatement,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.MatchCase,
+)
+
+
 class _CommentEditor(TargetedTransformer):
     """Insert comment lines above statements and remove chosen comments; nothing else."""
 
@@ -173,7 +185,7 @@ class _CommentEditor(TargetedTransformer):
         self.insert = insert
         self.remove = remove
 
-    def on_leave(self, original_node, updated_node):  # type: ignore[override]
+    def on_leave(self, original_node: _Node, updated_node: _Node) -> _Node | cst.RemovalSentinel:
         if isinstance(original_node, cst.EmptyLine):
             if original_node.comment is not None and id(original_node.comment) in self.remove:
                 return cst.RemoveFromParent()
@@ -183,6 +195,7 @@ class _CommentEditor(TargetedTransformer):
                 return updated_node.with_changes(whitespace=cst.SimpleWhitespace(""), comment=None)
             return updated_node
         lines = self.insert.get(id(original_node))
-        if lines is not None:
-            return updated_node.with_changes(leading_lines=[*updated_node.leading_lines, *lines])
+        if lines is not None and isinstance(updated_node, _DOCUMENTED_STATEMENTS):
+            edited = updated_node.with_changes(leading_lines=[*updated_node.leading_lines, *lines])
+            return cast(_Node, edited)  # `with_changes` keeps the node's class; mypy loses it through the tuple
         return updated_node

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from esper_lint.analysis.resolver import Statement
-from esper_lint.analysis.judge import private_names_in
 from esper_lint.analysis.contract import CommentLine, comment_body, parse_block
+from esper_lint.analysis.judge import private_names_in
+from esper_lint.analysis.resolver import Statement
 from esper_lint.fix.analysis import Judged
 from esper_lint.names import covers
 from esper_lint.torch_index import TorchIndex
@@ -71,14 +71,14 @@ def plan_block(statement: Statement, index: TorchIndex, roots: Sequence[str]) ->
     names = list(dict.fromkeys(statement.reference_names))
     releases = [first_release(index, name) for name in names]
     since = _latest([r for r in releases if r is not None]) if all(releases) else None
-    fallback: list[str] | None = []
+    known: list[str] = []
     for name in names:
         replacement = index.replacement(name) if name.startswith(INDEXED_ROOT + ".") else None
         if replacement is None:
-            fallback = None
+            known = []  # one name without a replacement: no fallback for the block
             break
-        fallback.append(replacement.replacement)
-    fallback = list(dict.fromkeys(fallback)) if fallback else None
+        known.append(replacement.replacement)
+    fallback = list(dict.fromkeys(known)) if known else None
     own = _own_comment_count(statement)
     lines = block_lines(names, since, fallback, terminate=own > 0)
     return PlannedBlock(statement, names, lines, complete=since is not None and fallback is not None)
@@ -104,7 +104,7 @@ def judged_as_intended(plan: PlannedBlock, roots: Sequence[str]) -> bool:
     run = _run_length(statement)
     new = [CommentLine(comment_body(cst.Comment(text)), cst.Comment(text)) for text in plan.lines]
     lines = [*existing[:run], *new, *existing[run:]]
-    block = parse_block(lines, lambda module: private_names_in(module, statement.scope, roots))
+    block = parse_block(lines, lambda module: private_names_in(module, statement.scope, roots), roots=roots)
     if block is None:
         return False
     return block.valid == plan.complete
@@ -128,8 +128,9 @@ def plan_documentation(
         names = undocumented[id(statement)]
         if not statement_scope:
             covering = [_covering(statement, name, documents) for name in names]
-            if all(covering):
-                covered[id(statement)] = covering[0]  # type: ignore[assignment]
+            found = [block for block in covering if block is not None]
+            if len(found) == len(covering):
+                covered[id(statement)] = found[0]
                 continue
         plan = plan_block(statement, index, roots)
         if not judged_as_intended(plan, roots):

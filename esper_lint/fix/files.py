@@ -7,6 +7,7 @@ left as it was, and the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import io
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from esper_lint.config import Config
-from esper_lint.fix.api import AppliedFix, fix_source
+from esper_lint.fix.api import AppliedFix, FixOutcome, fix_source
 from esper_lint.frontends.discovery import display_path
 from esper_lint.frontends.pool import map_files
 
@@ -51,10 +52,8 @@ def write_atomically(path: Path, new: bytes, expected_old: bytes) -> None:
             raise FileChangedError(f"{path}: changed on disk while it was being fixed; not written")
         os.replace(temporary, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
-        except OSError:
-            pass
         raise
 
 
@@ -104,7 +103,9 @@ class FixRun:
         return sum(1 for item in self.files if item.changed)
 
 
-def _fix_one(task: tuple[str, str, Config, bool, Callable[[str], bool] | None]):
+def _fix_one(
+    task: tuple[str, str, Config, bool, Callable[[str], bool] | None],
+) -> tuple[str, bytes | None, FixOutcome | None, str | None]:
     raw_path, display, config, unsafe, select_enabled = task
     try:
         data = Path(raw_path).read_bytes()
@@ -140,7 +141,7 @@ def fix_paths(
     results = [by_path[raw_path] for raw_path, *_ in tasks]  # diffs come in input order
     run = FixRun([], "", [], 0)
     diffs: list[str] = []
-    for (raw_path, data, outcome, read_error), (_, display, *_) in zip(results, tasks):
+    for (raw_path, data, outcome, read_error), (_, display, *_) in zip(results, tasks, strict=True):
         item = FileFix(Path(raw_path), display)
         run.files.append(item)
         if read_error is not None:

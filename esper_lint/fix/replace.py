@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from esper_lint.analysis.resolver import Reference, ReferenceCollector, dotted_name, leftmost
 from esper_lint.analysis.judge import Verdict
+from esper_lint.analysis.knowledge import TorchKnowledge
+from esper_lint.analysis.resolver import Reference, ReferenceCollector, dotted_name, leftmost
 from esper_lint.fix.analysis import Judged
 from esper_lint.fix.tree import TargetedTransformer, paths_to, walk
 from esper_lint.names import covers, is_private_name
@@ -78,7 +79,7 @@ class Replaced:
 class ReplacementPlan:
     chains: dict[int, cst.BaseExpression] = field(default_factory=dict)  # id(Attribute) -> new chain
     nodes: list[cst.CSTNode] = field(default_factory=list)  # the nodes the rewrite edits
-    whole_imports: dict[int, tuple[str, list[cst.ImportAlias | None]]] = field(default_factory=dict)
+    whole_imports: dict[int, tuple[str, list[cst.ImportAlias]]] = field(default_factory=dict)
     split_imports: dict[int, list[tuple[str, cst.ImportAlias]]] = field(default_factory=dict)  # id(ImportFrom) -> moved aliases
     split_aliases: dict[int, dict[int, tuple[str, cst.ImportAlias]]] = field(default_factory=dict)
     imports_needed: set[str] = field(default_factory=set)
@@ -93,7 +94,7 @@ class ReplacementPlan:
         return not self.done
 
 
-def module_of(index: TorchIndex, dotted: str) -> str | None:
+def module_of(index: TorchIndex, dotted: str) -> str:
     """The longest prefix of `dotted` (itself included) that the index knows as a module."""
     parts = dotted.split(".")
     for end in range(len(parts), 1, -1):
@@ -150,12 +151,20 @@ def plan_replacements(judged: Judged, index: TorchIndex, roots: Sequence[str]) -
     return plan
 
 
-def _replacement(knowledge, name: str) -> str | None:
+def _replacement(knowledge: TorchKnowledge, name: str) -> str | None:
     found = knowledge.replacement(name)
     return found[0] if found is not None else None
 
 
-def _plan_chain(plan, index, knowledge, roots, attribute, verdict, reference) -> None:
+def _plan_chain(
+    plan: ReplacementPlan,
+    index: TorchIndex,
+    knowledge: TorchKnowledge,
+    roots: Sequence[str],
+    attribute: cst.Attribute,
+    verdict: Verdict,
+    reference: Reference,
+) -> None:
     written = dotted_name(attribute)
     replacement = _replacement(knowledge, reference.name)
     if written is None or replacement is None:
@@ -196,7 +205,13 @@ def _plan_chain(plan, index, knowledge, roots, attribute, verdict, reference) ->
     plan.done.append(Replaced(verdict, reference, replacement, f"replace `{written}` with `{new_text}`{extra}"))
 
 
-def _plan_from_import(plan, index, knowledge, import_from: cst.ImportFrom, hits) -> None:
+def _plan_from_import(
+    plan: ReplacementPlan,
+    index: TorchIndex,
+    knowledge: TorchKnowledge,
+    import_from: cst.ImportFrom,
+    hits: Sequence[tuple[cst.ImportAlias, Verdict, Reference]],
+) -> None:
     moved: dict[int, tuple[str, cst.ImportAlias, Verdict, Reference, str]] = {}
     for alias, verdict, reference in hits:
         replacement = _replacement(knowledge, reference.name)
@@ -205,16 +220,19 @@ def _plan_from_import(plan, index, knowledge, import_from: cst.ImportFrom, hits)
         new_module, _, new_name = replacement.rpartition(".")
         if not _is_module(index, new_module):
             continue  # `from <class> import <attribute>` is no import
-        imported = alias.name.value  # type: ignore[union-attr]
-        local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else imported
+        if not isinstance(alias.name, cst.Name):
+            continue  # a from-import imports plain names
+        imported = alias.name.value
+        bound_as = alias.asname.name if alias.asname is not None else None
+        local = bound_as.value if isinstance(bound_as, cst.Name) else imported
         asname = None
         if local != new_name:
             asname = alias.asname if alias.asname is not None else cst.AsName(name=cst.Name(local))
         new_alias = alias.with_changes(name=cst.Name(new_name), asname=asname)
         moved[id(alias)] = (new_module, new_alias, verdict, reference, replacement)
-    if not moved:
+    if not moved or isinstance(import_from.names, cst.ImportStar):
         return
-    names = list(import_from.names)  # type: ignore[arg-type]
+    names = list(import_from.names)
     plan.nodes.append(import_from)
     targets = {entry[0] for entry in moved.values()}
     old_module = dotted_name(import_from.module) if import_from.module is not None else None
@@ -224,19 +242,22 @@ def _plan_from_import(plan, index, knowledge, import_from: cst.ImportFrom, hits)
         plan.split_aliases[id(import_from)] = {key: (value[0], value[1]) for key, value in moved.items()}
     for new_module, new_alias, verdict, reference, replacement in moved.values():
         plan.replaced_names.add(reference.name)
-        shown = f" as {new_alias.asname.name.value}" if new_alias.asname is not None else ""  # type: ignore[union-attr]
+        bound_as = new_alias.asname.name if new_alias.asname is not None else None
+        shown = f" as {bound_as.value}" if isinstance(bound_as, cst.Name) else ""
         plan.done.append(
             Replaced(
                 verdict,
                 reference,
                 replacement,
-                f"import `{new_alias.name.value}` from `{new_module}` instead of `{old_module}`{shown}",  # type: ignore[union-attr]
+                f"import `{new_alias.name.value}` from `{new_module}` instead of `{old_module}`{shown}",
             )
         )
 
 
 def _dotted_expr(dotted: str) -> cst.Attribute | cst.Name:
-    return cst.parse_expression(dotted)  # type: ignore[return-value]
+    expression = cst.parse_expression(dotted)
+    assert isinstance(expression, (cst.Attribute, cst.Name)), dotted
+    return expression
 
 
 class _Rewriter(TargetedTransformer):
@@ -251,24 +272,23 @@ class _Rewriter(TargetedTransformer):
         return new.with_changes(lpar=updated_node.lpar, rpar=updated_node.rpar)
 
     def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
+        if isinstance(original_node.names, cst.ImportStar) or isinstance(updated_node.names, cst.ImportStar):
+            return updated_node  # never planned: a star import names nothing to replace
         whole = self.plan.whole_imports.get(id(original_node))
         if whole is not None:
             module, aliases = whole
-            names = [
-                new.with_changes(comma=old.comma)  # type: ignore[union-attr]
-                for old, new in zip(updated_node.names, aliases)  # type: ignore[arg-type]
-            ]
+            names = [new.with_changes(comma=old.comma) for old, new in zip(updated_node.names, aliases, strict=False)]
             return updated_node.with_changes(module=_dotted_expr(module), names=names)
         split = self.plan.split_aliases.get(id(original_node))
         if split is None:
             return updated_node
         kept = [
             updated
-            for original, updated in zip(original_node.names, updated_node.names)  # type: ignore[arg-type]
+            for original, updated in zip(original_node.names, updated_node.names, strict=False)
             if id(original) not in split
         ]
         moved: dict[str, list[cst.ImportAlias]] = {}
-        for original in original_node.names:  # type: ignore[union-attr]
+        for original in original_node.names:
             if id(original) in split:
                 module, alias = split[id(original)]
                 moved.setdefault(module, []).append(alias.with_changes(comma=cst.MaybeSentinel.DEFAULT))
@@ -284,10 +304,12 @@ class _Rewriter(TargetedTransformer):
         ]
         return result.with_changes(names=kept)
 
-    def _extras(self, original_body: Sequence[cst.BaseSmallStatement], updated_body: Sequence[cst.BaseSmallStatement]):
+    def _extras(
+        self, original_body: Sequence[cst.BaseSmallStatement], updated_body: Sequence[cst.BaseSmallStatement]
+    ) -> tuple[list[cst.BaseSmallStatement], int]:
         body: list[cst.BaseSmallStatement] = []
         extras = 0
-        for original, updated in zip(original_body, updated_body):
+        for original, updated in zip(original_body, updated_body, strict=False):
             body.append(updated)
             moved = self.plan.split_imports.get(id(original))
             if moved:
@@ -299,7 +321,9 @@ class _Rewriter(TargetedTransformer):
                     extras += 1
         return body, extras
 
-    def leave_SimpleStatementLine(self, original_node, updated_node):
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | cst.FlattenSentinel[cst.SimpleStatementLine]:
         body, extras = self._extras(original_node.body, updated_node.body)
         if not extras:
             return updated_node
@@ -309,7 +333,9 @@ class _Rewriter(TargetedTransformer):
             )
         return updated_node.with_changes(body=body)
 
-    def leave_SimpleStatementSuite(self, original_node, updated_node):
+    def leave_SimpleStatementSuite(
+        self, original_node: cst.SimpleStatementSuite, updated_node: cst.SimpleStatementSuite
+    ) -> cst.SimpleStatementSuite:
         body, extras = self._extras(original_node.body, updated_node.body)
         return updated_node.with_changes(body=body) if extras else updated_node
 
@@ -322,7 +348,7 @@ def apply_replacements(module: cst.Module, plan: ReplacementPlan) -> cst.Module:
 def add_imports(module: cst.Module, modules: Iterable[str]) -> cst.Module:
     """`import <module>` for each module not imported so at the top level, after the file's leading
     docstring, `__future__` imports and imports."""
-    present = set()
+    present: set[str | None] = set()
     for statement in module.body:
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
@@ -360,11 +386,11 @@ def unused_private_imports(module: cst.Module, plan: ReplacementPlan, roots: Seq
     if not candidates:
         return set()
     collection = ReferenceCollector(roots, check_typing_only=True).collect(module)
-    import_anchors = set()
+    import_anchors: set[int] = set()
     for node in walk(module):
         if isinstance(node, cst.Import):
             import_anchors.update(id(leftmost(alias.name)) for alias in node.names)
-    still_used = set()
+    still_used: set[str] = set()
     for reference in collection.references:
         if id(reference.anchor) in import_anchors:
             continue
@@ -383,29 +409,31 @@ class _ImportPruner(TargetedTransformer):
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self.depth += 1
 
-    def leave_IndentedBlock(self, original_node, updated_node):
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
         self.depth -= 1
         return updated_node
 
-    def leave_SimpleStatementLine(self, original_node, updated_node):
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
         if len(updated_node.body) != 1 or not isinstance(updated_node.body[0], cst.Import):
             return updated_node
         statement: cst.Import = updated_node.body[0]
         names = [dotted_name(alias.name) for alias in statement.names]
-        hits = [alias.asname is None and name in self.unused for alias, name in zip(statement.names, names)]
+        hits = [alias.asname is None and name in self.unused for alias, name in zip(statement.names, names, strict=True)]
         if not any(hits):
             return updated_node
         has_comments = any(line.comment is not None for line in updated_node.leading_lines) or (
             updated_node.trailing_whitespace.comment is not None
         )
         kept: list[cst.ImportAlias] = []
-        bound_roots = {name.split(".")[0] for name, hit in zip(names, hits) if not hit and name}
-        for alias, name, hit in zip(statement.names, names, hits):
-            if not hit:
+        bound_roots = {name.split(".")[0] for name, hit in zip(names, hits, strict=True) if not hit and name}
+        for alias, name, hit in zip(statement.names, names, hits, strict=True):
+            if not hit or name is None:  # a hit's name is in `unused`, so never None
                 kept.append(alias)
                 continue
-            self.removed.append(name)  # type: ignore[arg-type]
-            root = name.split(".")[0]  # type: ignore[union-attr]
+            self.removed.append(name)
+            root = name.split(".")[0]
             if root in bound_roots:
                 continue
             if self.depth == 0 and root in self.root_imported_at_top and not has_comments:

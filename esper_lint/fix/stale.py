@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from esper_lint.analysis.resolver import Statement
 from esper_lint.analysis.contract import comment_body
 from esper_lint.analysis.forms import MARKER
+from esper_lint.analysis.resolver import Statement
 
 
 def comments_to_remove(statement: Statement) -> list[cst.Comment]:

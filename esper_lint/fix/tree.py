@@ -13,6 +13,7 @@ import libcst as cst
 
 from esper_lint.analysis.resolver import children
 
+
 def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Every node under `node` (itself included), parents before children, in source order."""
     stack = [node]

@@ -66,7 +66,7 @@ def write_baseline(path: Path, findings: Sequence[Finding], real_paths: dict[str
     lines = SourceLines(real_paths)
     entries = [
         {"path": rel, "code": f.code, "name": f.name, "fingerprint": fp, "line": f.line}
-        for f, (rel, fp) in zip(findings, _keys(findings, lines, real_paths, base))
+        for f, (rel, fp) in zip(findings, _keys(findings, lines, real_paths, base), strict=True)
     ]
     entries.sort(key=lambda e: (e["path"], e["line"], e["code"], e["fingerprint"]))
     payload = {"esper-lint-baseline": FORMAT_VERSION, "tool-version": __version__, "findings": entries}
@@ -100,7 +100,7 @@ def new_findings(
     remaining = Counter(baseline)
     lines = SourceLines(real_paths)
     fresh: list[Finding] = []
-    for finding, key in zip(findings, _keys(findings, lines, real_paths, baseline_path.resolve().parent)):
+    for finding, key in zip(findings, _keys(findings, lines, real_paths, baseline_path.resolve().parent), strict=True):
         if remaining[key] > 0:
             remaining[key] -= 1
         else:

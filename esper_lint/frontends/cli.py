@@ -10,23 +10,24 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from esper_lint import __version__, catalog
+from esper_lint.analysis.declarations import judge_declarations
 from esper_lint.config import Config, ConfigError, load_config
 from esper_lint.frontends.baseline import load_baseline, new_findings, write_baseline
-from esper_lint.analysis.declarations import judge_declarations
 from esper_lint.frontends.discovery import declarations_display, discover, display_path
-from esper_lint.verify import verify_paths
-from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
-from esper_lint.verify.installed import TorchNotInstalled
-from esper_lint.model import Finding
 from esper_lint.frontends.output import REPORTERS
+from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
+from esper_lint.model import Finding, ReferenceRecord
+from esper_lint.verify import verify_paths
+from esper_lint.verify.installed import TorchNotInstalled
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit code for usage errors is 2 as well
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code for usage errors is 2 as well
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"esper-lint: error: {message}\n")
 
@@ -63,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     fixing = check.add_mutually_exclusive_group()
-    fixing.add_argument("--fix", action="store_true", help="apply the safe fixes in place (ESP301, ESP101 templates), then report what remains")
-    fixing.add_argument("--diff", action="store_true", help="print the fixes as a unified diff and change nothing (exit 1 when there is something to fix)")
+    fixing.add_argument(
+        "--fix", action="store_true", help="apply the safe fixes in place (ESP301, ESP101 templates), then report what remains"
+    )
+    fixing.add_argument(
+        "--diff", action="store_true", help="print the fixes as a unified diff and change nothing (exit 1 when there is something to fix)"
+    )
     check.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that delete a person's words (ESP103: stale blocks)")
     check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record today's findings in FILE and exit 0")
     check.add_argument("--baseline", type=Path, metavar="FILE", help="report only findings that are not in FILE")
@@ -224,20 +229,21 @@ def _verify(args: argparse.Namespace) -> int:
     config = load_config(paths, args.config)
     result = verify_paths(paths, config, jobs=args.jobs, cache_dir=_cache_dir(args, config))
     if args.format == "text":
-        print(f"esper-lint verify: {result.checked_names} private torch name(s) checked against torch {result.torch_version}", file=sys.stderr)
+        checked = f"{result.checked_names} private torch name(s) checked against torch {result.torch_version}"
+        print(f"esper-lint verify: {checked}", file=sys.stderr)
     return _report(args, result.findings, result.errors)
 
 
 def _inventory(args: argparse.Namespace) -> int:
     """Exit 0 with the report; 2 when files could not be read (the report covers the others)."""
-    from esper_lint.frontends.inventory import RENDERERS, build_inventory
     from esper_lint.analysis.knowledge import TorchKnowledge
+    from esper_lint.frontends.inventory import RENDERERS, build_inventory
 
     paths: list[Path] = args.paths or [Path(".")]
     config = load_config(paths, args.config)
     discovery = discover(paths, config)
     errors = list(discovery.errors)
-    uses = []
+    uses: list[tuple[str, ReferenceRecord]] = []
     for outcome in run_files(discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=True):
         if outcome.error is not None:
             errors.append(outcome.error)

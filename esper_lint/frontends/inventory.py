@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from esper_lint.model import ReferenceRecord
 from esper_lint.analysis.knowledge import TorchKnowledge
+from esper_lint.model import ReferenceRecord
 from esper_lint.torch_index import format_releases
 
 
@@ -66,7 +66,8 @@ def _summary(inventory: Inventory) -> str:
     uses = sum(e.uses for e in inventory.entries)
     documented = sum(e.documented for e in inventory.entries)
     scope = f"supported range {inventory.supported_range}" if inventory.supported_range else "no supported range known"
-    return f"{len(inventory.entries)} private torch name(s), {uses} use(s), {documented} documented; {scope}; index: torch {inventory.indexed}"
+    counts = f"{len(inventory.entries)} private torch name(s), {uses} use(s), {documented} documented"
+    return f"{counts}; {scope}; index: torch {inventory.indexed}"
 
 
 def render_text(inventory: Inventory) -> str:

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import TypedDict, Union, cast
+from typing import TypedDict, cast
 
 import torch
 from torch import Tensor, nn
@@ -59,8 +59,8 @@ __all__ = [
     "AsyncGradientStats",
     "GradientHealthMonitor",
     "GradientStats",
-    "total_grad_norm_sq",
     "torch_release_at_least",
+    "total_grad_norm_sq",
 ]
 
 # Added to the host norm before dividing, as in the original monitor.
@@ -93,7 +93,7 @@ def torch_release_at_least(version: str, minimum: tuple[int, int]) -> bool:
 FOREACH_NORM_ACCEPTS_DTYPE: bool = torch_release_at_least(torch.__version__, (2, 4))
 
 GroupKey = tuple[torch.device, torch.dtype]
-NormSquared = Union[Tensor, float, None]
+NormSquared = Tensor | float | None
 
 
 class AsyncGradientStats(TypedDict):
@@ -154,7 +154,7 @@ def fused_path_unavailable_reason(
     return None
 
 
-def fused_norms(grads: Sequence[Tensor], accumulation_dtype: torch.dtype | None) -> list[Tensor]:
+def fused_norms(grads: list[Tensor], accumulation_dtype: torch.dtype | None) -> list[Tensor]:
     """Per-tensor L2 norms in ``accumulation_dtype`` with one fused multi-tensor call.
 
     ``grads`` must share one device and dtype and be non-empty (see ``group_by_device_and_dtype``).
@@ -177,7 +177,7 @@ def per_tensor_norms(grads: Sequence[Tensor], accumulation_dtype: torch.dtype | 
 
 
 def group_norms(
-    device: torch.device, dtype: torch.dtype, grads: Sequence[Tensor], foreach: bool | None
+    device: torch.device, dtype: torch.dtype, grads: list[Tensor], foreach: bool | None
 ) -> list[Tensor]:
     """Per-tensor norms of one (device, dtype) group, fused where allowed and possible."""
     accumulate_in = accumulation_dtype(dtype)
@@ -262,7 +262,7 @@ def fetch_to_host(values: Sequence[NormSquared]) -> list[float | None]:
                 for tensor in tensors
             ]
         )
-        fetched = dict(zip(tensor_slots, packed.tolist()))
+        fetched = dict(zip(tensor_slots, packed.tolist(), strict=True))
     return [
         None if value is None else fetched[index] if index in fetched else float(cast(float, value))
         for index, value in enumerate(values)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
+from typing import Any
 
 from esper_lint.data import read_rules_bytes
 from esper_lint.names import is_private
@@ -114,7 +115,7 @@ def _bucket_key(parts: list[str]) -> str:
 class TorchIndex:
     """Query the torch private-API index."""
 
-    def __init__(self, header: dict, blobs: bytes = b"") -> None:
+    def __init__(self, header: dict[str, Any], blobs: bytes = b"") -> None:
         if header.get("format") != 2:
             raise ValueError(f"unsupported torch index format {header.get('format')!r}")
         self.releases: tuple[str, ...] = tuple(header["releases"])
@@ -127,12 +128,12 @@ class TorchIndex:
         self._bucket_locs_cache: dict[str, tuple[int, int]] | None = None
         self._buckets: dict[str, dict[str, tuple[str, int]]] = {}
         self._replacements_loc: list[int] | None = header.get("replacements")
-        self._replacements: dict[str, dict] | None = None
+        self._replacements: dict[str, dict[str, Any]] | None = None
 
     # -- loading ------------------------------------------------------------------------
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "TorchIndex":
+    def from_bytes(cls, data: bytes) -> TorchIndex:
         """Parse the index file's bytes (a header gzip member followed by data members)."""
         d = zlib.decompressobj(31)
         header = json.loads(d.decompress(data))
@@ -146,7 +147,7 @@ class TorchIndex:
         if locs is None:
             locs = {}
             offset = 0
-            for key, size in zip(self._bucket_keys.split("\n"), self._bucket_sizes):
+            for key, size in zip(self._bucket_keys.split("\n"), self._bucket_sizes, strict=False):
                 locs[key] = (offset, size)
                 offset += size
             self._bucket_locs_cache = locs
@@ -180,7 +181,7 @@ class TorchIndex:
 
     # -- queries ------------------------------------------------------------------------
 
-    def iter_names(self):
+    def iter_names(self) -> Iterator[tuple[str, str, tuple[str, ...]]]:
         """Yield ``(name, kind, releases)`` for every indexed name (decodes everything)."""
         for key in self._bucket_locs:
             for name, (kind, range_id) in self._bucket(key).items():
@@ -218,10 +219,10 @@ class TorchIndex:
         lk = self.lookup(name)
         return lk.releases[-1] if lk and lk.exact and lk.releases else None
 
-    def _replacement_map(self) -> dict[str, dict]:
+    def _replacement_map(self) -> dict[str, dict[str, Any]]:
         if self._replacements is None:
-            m: dict[str, dict] = {}
-            raw: list[dict] = []
+            m: dict[str, dict[str, Any]] = {}
+            raw: list[dict[str, Any]] = []
             if self._replacements_loc is not None:
                 a, n = self._replacements_loc
                 raw = json.loads(zlib.decompress(self._blobs[a : a + n], 31))
@@ -235,7 +236,7 @@ class TorchIndex:
         """Every stored replacement (curated and derived)."""
         return [self._make_replacement(r["private"], r, "") for r in self._replacement_map().values()]
 
-    def _make_replacement(self, name: str, r: dict, suffix: str) -> Replacement:
+    def _make_replacement(self, name: str, r: dict[str, Any], suffix: str) -> Replacement:
         return Replacement(
             private=name,
             replacement=r["replacement"] + suffix,
@@ -280,7 +281,7 @@ class TorchIndex:
         return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_index() -> TorchIndex:
     """The packaged index (cached)."""
     return TorchIndex.from_bytes(read_rules_bytes(INDEX_FILE))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from . import TorchIndex, format_releases
 from .versions import SpecifierError, minor_release, parse_version
 
-__all__ = ["check_since", "check_range", "check_replacement", "known_torch_release"]
+__all__ = ["check_range", "check_replacement", "check_since", "known_torch_release"]
 
 
 def known_torch_release(index: TorchIndex, release: str) -> bool:
@@ -97,10 +97,7 @@ def check_range(
     missing = [r for r in supported if r not in present]
     if not missing:
         return None
-    if spec:
-        rng = f"supported range {spec}"
-    else:
-        rng = f"supported releases {format_releases(supported, index.releases)}"
+    rng = f"supported range {spec}" if spec else f"supported releases {format_releases(supported, index.releases)}"
     subject = f"`{name}`" if lk.exact or lk.provably_absent else f"`{lk.matched}` (needed by `{name}`)"
     return f"{subject} is missing from torch {', '.join(missing)} ({rng})"
 

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+from esper_lint.names import is_private
 
 from . import TorchIndex, format_releases, load_index
-from esper_lint.names import is_private
 
 __all__ = ["explain", "explain_data"]
 
 
-def explain_data(name: str, index: TorchIndex | None = None) -> dict:
+def explain_data(name: str, index: TorchIndex | None = None) -> dict[str, Any]:
     """The facts :func:`explain` prints, as a JSON-ready dict."""
     idx = index if index is not None else load_index()
     releases = idx.releases
     indexed = f"{releases[0]}\u2013{releases[-1]}" if releases else ""
     lk = idx.lookup(name)
     repl = idx.replacement(name)
-    out: dict = {
+    out: dict[str, Any] = {
         "name": name,
         "private": is_private(name),
         "indexed_releases": list(releases),

@@ -17,16 +17,17 @@ PEP 440 (``2.4 == 2.4.0``).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 __all__ = [
-    "parse_version",
+    "SpecifierError",
     "minor_release",
     "parse_specifier",
-    "version_matches",
+    "parse_version",
     "releases_in_range",
     "supported_range_from_pyproject",
-    "SpecifierError",
+    "version_matches",
 ]
 
 
@@ -128,7 +129,7 @@ def releases_in_range(spec: str, releases: Iterable[str]) -> tuple[str, ...]:
         base = parse_version(rel)[:2]
         base = _pad(base, 2)
         for patch in range(100):
-            v = base + (patch,)
+            v = (*base, patch)
             if all(_clause_matches(op, ver, v) for op, ver in clauses):
                 out.append(rel)
                 break

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from esper_lint import catalog
-from esper_lint.config import Config
 from esper_lint.analysis.declarations import declaration_line
+from esper_lint.config import Config
 from esper_lint.frontends.discovery import declarations_display, discover
-from esper_lint.model import Finding
 from esper_lint.frontends.runner import run_files
+from esper_lint.model import Finding
 from esper_lint.verify.installed import Resolution, resolve_all, torch_version, verifiable
 
 
@@ -66,4 +66,4 @@ def verify_paths(
     return result
 
 
-__all__ = ["GateResult", "verify_paths", "verifiable"]
+__all__ = ["GateResult", "verifiable", "verify_paths"]

@@ -11,7 +11,7 @@ import importlib.util
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 VERIFIABLE_ROOT = "torch"
 
@@ -55,7 +55,7 @@ def _quiet_import(name: str) -> object:
         return importlib.import_module(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def resolve(name: str) -> Resolution:
     """Import the longest importable module prefix of `name`, then walk the remaining attributes."""
     parts = name.split(".")
@@ -75,7 +75,7 @@ def resolve(name: str) -> Resolution:
         imported = length
         break
     if module is None:
-        return Resolution(name, False, parts[0], import_error)
+        return Resolution(name, present=False, missing_component=parts[0], detail=import_error)
     current: object = module
     for index in range(imported, len(parts)):
         try:
@@ -84,11 +84,12 @@ def resolve(name: str) -> Resolution:
                 current = getattr(current, parts[index])
         except AttributeError:
             missing = ".".join(parts[: index + 1])
-            return Resolution(name, False, missing, import_error if index == imported and import_error else "")
+            detail = import_error if index == imported and import_error else ""
+            return Resolution(name, present=False, missing_component=missing, detail=detail)
         except Exception as exc:  # a lazy attribute can raise anything while loading
             missing = ".".join(parts[: index + 1])
-            return Resolution(name, False, missing, f"{type(exc).__name__}: {exc}")
-    return Resolution(name, True)
+            return Resolution(name, present=False, missing_component=missing, detail=f"{type(exc).__name__}: {exc}")
+    return Resolution(name, present=True)
 
 
 def resolve_all(names: Iterable[str]) -> dict[str, Resolution]:

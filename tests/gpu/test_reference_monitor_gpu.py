@@ -18,8 +18,7 @@ from torch import Tensor, nn  # noqa: E402
 from torch.autograd import DeviceType  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from esper_lint.reference import GradientHealthMonitor  # noqa: E402
-from esper_lint.reference import gradient_health  # noqa: E402
+from esper_lint.reference import GradientHealthMonitor, gradient_health  # noqa: E402
 from esper_lint.reference.gradient_health import total_grad_norm_sq  # noqa: E402
 
 pytestmark = [
@@ -229,9 +228,9 @@ def test_capture_and_replay_in_a_cuda_graph() -> None:
     seed_values = [grads_on("cuda", [(128, 128), (128,)], torch.float32, seed=s) for s in (40, 41, 42)]
     host, seed = module_with_grads(host_values[0]), module_with_grads(seed_values[0])
     # Gradients are static buffers: later steps copy new values into them.
-    for param, grad in zip(host.parameters(), host_values[0]):
+    for param, grad in zip(host.parameters(), host_values[0], strict=True):
         param.grad = grad.clone()
-    for param, grad in zip(seed.parameters(), seed_values[0]):
+    for param, grad in zip(seed.parameters(), seed_values[0], strict=True):
         param.grad = grad.clone()
     monitor = GradientHealthMonitor()
     monitor.register(host, seed)
@@ -249,9 +248,9 @@ def test_capture_and_replay_in_a_cuda_graph() -> None:
 
     for step in (1, 2):
         with torch.no_grad():
-            for param, grad in zip(host.parameters(), host_values[step]):
+            for param, grad in zip(host.parameters(), host_values[step], strict=True):
                 param.grad.copy_(grad)
-            for param, grad in zip(seed.parameters(), seed_values[step]):
+            for param, grad in zip(seed.parameters(), seed_values[step], strict=True):
                 param.grad.copy_(grad)
         graph.replay()
         torch.cuda.synchronize()
