@@ -11,6 +11,8 @@ Front matter keys:
 - `fix`: `"safe"` (applied by `--fix`), `"unsafe"` (only with `--unsafe-fixes`), or absent (no fix).
 - `[messages]`: further templates for variants of the finding, e.g. `declaration` for the
   central `[tool.esper-lint.private-apis]` declarations; `message(code, variant=...)` reads them.
+- `uses-index`: `true` for a rule judged against the torch index (the engine loads the index only
+  when such a rule is enabled).
 - `example-config`: TOML for `[tool.esper-lint]` under which the document's examples are judged.
 """
 
@@ -24,11 +26,11 @@ from typing import Literal, cast
 
 from esper_lint.data import rules_dir, tomllib
 
-__all__ = ["FIX_KINDS", "FixKind", "Rule", "all_rules", "codes_table", "message", "rule"]
+__all__ = ["FIX_KINDS", "FixKind", "Rule", "all_rules", "codes_table", "index_codes", "message", "rule"]
 
 _FRONT_MATTER = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n", re.S)
 _CODE_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
-_KEYS = frozenset({"code", "name", "summary", "message", "messages", "fix", "example-config"})
+_KEYS = frozenset({"code", "name", "summary", "message", "messages", "fix", "uses-index", "example-config"})
 FIX_KINDS = ("safe", "unsafe")
 
 FixKind = Literal["safe", "unsafe"]
@@ -44,6 +46,7 @@ class Rule:
     fix: FixKind | None = None  # None: no fix
     messages: Mapping[str, str] = field(default_factory=dict, hash=False)  # variant -> template
     example_config: str = ""  # TOML for [tool.esper-lint] under which the examples are judged
+    uses_index: bool = False  # judged against the torch index
 
     def template(self, variant: str | None = None) -> str:
         if variant is None:
@@ -83,6 +86,9 @@ def _parse(text: str, where: str = "rule document") -> Rule:
     fix = meta.get("fix")
     if fix is not None and fix not in FIX_KINDS:
         raise ValueError(f"{where}: `fix` must be \"safe\" or \"unsafe\" (or absent for no fix), not {fix!r}")
+    uses_index = meta.get("uses-index", False)
+    if not isinstance(uses_index, bool):
+        raise ValueError(f"{where}: `uses-index` must be true or false")
     messages = meta.get("messages", {})
     if not isinstance(messages, dict) or not all(isinstance(v, str) and v for v in messages.values()):
         raise ValueError(f"{where}: `[messages]` must map variant names to message templates")
@@ -95,6 +101,7 @@ def _parse(text: str, where: str = "rule document") -> Rule:
         fix=cast("FixKind | None", fix),
         messages=dict(messages),
         example_config=str(meta.get("example-config", "")),
+        uses_index=uses_index,
     )
 
 
@@ -117,6 +124,12 @@ def rule(code: str) -> Rule:
 def message(code: str, variant: str | None = None, **values: object) -> str:
     """The finding message of `code` (or of one of its `[messages]` variants) with `values` filled in."""
     return rule(code).format(variant, **values)
+
+
+@lru_cache(maxsize=1)
+def index_codes() -> tuple[str, ...]:
+    """The codes of the rules judged against the torch index."""
+    return tuple(code for code, r in all_rules().items() if r.uses_index)
 
 
 def codes_table() -> str:

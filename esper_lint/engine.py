@@ -249,7 +249,7 @@ _knowledge: dict[str | None, TorchKnowledge] = {}
 
 def knowledge_for(config: Config) -> TorchKnowledge | None:
     """One index-backed helper per supported range; None when the index rules are all disabled."""
-    if not any(config.enabled(code) for code in ("ESP201", "ESP202", "ESP301")):
+    if not any(config.enabled(code) for code in catalog.index_codes()):
         return None
     if config.torch_versions not in _knowledge:
         _knowledge[config.torch_versions] = TorchKnowledge(config.torch_versions)

@@ -16,8 +16,9 @@ import pytest
 from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 from esper_lint.fix import FileChangedError, fix_paths, fix_source, unified_diff, write_atomically
-from esper_lint.fix import api as fixes
+from esper_lint.fix import document as fix_document
 from esper_lint.fix import files as fix_files
+from esper_lint.fix import replace as fix_replace
 from esper_lint.fix.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
 from fixture_cases import FIX_FIXTURES, FIXTURES, config_lines, config_of, fix_fixture_pairs, fixture_paths, load_case
 
@@ -132,7 +133,7 @@ def test_fixes_respect_select_and_ignore() -> None:
 # ------------------------------------------------------------------------------ safety
 def test_nothing_changes_when_a_fix_would_change_other_code(monkeypatch: pytest.MonkeyPatch) -> None:
     source = b"import torch\n\nf = torch._dynamo.disable\n"
-    monkeypatch.setattr(fixes, "apply_replacements", lambda module, plan: cst.parse_module(b"import torch\n\nf = 1\n"))
+    monkeypatch.setattr(fix_replace, "apply_replacements", lambda module, plan: cst.parse_module(b"import torch\n\nf = 1\n"))
     outcome = fix_source(source, "x.py", Config())
     assert outcome.new_source == source and outcome.applied == []
     assert outcome.error and "changed more code" in outcome.error
@@ -143,7 +144,7 @@ def test_nothing_changes_when_a_fix_would_not_parse(monkeypatch: pytest.MonkeyPa
     comment = cst.Comment("# NOTE: Private API")
     object.__setattr__(comment, "value", "# NOTE: Private API\nx = (")  # what validation would refuse
 
-    monkeypatch.setattr(fixes, "new_lines", lambda plan: [cst.EmptyLine(comment=comment)])
+    monkeypatch.setattr(fix_document, "new_lines", lambda plan: [cst.EmptyLine(comment=comment)])
     outcome = fix_source(source, "x.py", Config())
     assert outcome.new_source == source and outcome.applied == []
     assert outcome.error and "does not parse" in outcome.error

@@ -81,7 +81,9 @@ def test_the_fixer_registry_and_the_catalog_name_the_same_codes() -> None:
     assert FIXABLE_CODES == ("ESP301", "ESP101", "ESP103")  # the application order
     assert UNSAFE_CODES == {rule.code for rule in RULES if rule.fix == "unsafe"} == {"ESP103"}
     for fixer in FIXERS:
-        assert fixer.plan.__module__.startswith("esper_lint.fix."), fixer
+        entry = fixer.rewrite or fixer.comment
+        assert (fixer.rewrite is None) != (fixer.comment is None), f"{fixer.code}: a fixer rewrites code or edits comments"
+        assert entry is not None and entry.__module__.startswith("esper_lint.fix."), fixer
 
 
 def test_message_variants_are_read_from_the_documents() -> None:
@@ -178,3 +180,20 @@ def test_good_example_yields_nothing(rule: catalog.Rule, tmp_path: Path) -> None
     assert examples, f"{rule.code} has no 'use instead' code"
     for example in examples:
         assert codes_for(rule, example, tmp_path) == set()
+
+
+def test_the_index_rules_are_the_codes_the_index_judge_emits() -> None:
+    """`uses-index = true` decides when the engine loads the index: it must name exactly the codes
+    that `analysis/judge.py`'s index verdicts emit."""
+    import ast
+    import inspect
+
+    from esper_lint.analysis import judge
+
+    source = inspect.getsource(judge._index_verdicts)
+    emitted = {
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"ESP\d{3}", node.value)
+    }
+    assert emitted and set(catalog.index_codes()) == emitted

@@ -26,23 +26,12 @@ from esper_lint.config import Config
 from esper_lint.fast.positions import node_starts
 from esper_lint.fast.precheck import may_report
 from esper_lint.fix.analysis import judge_module
-from esper_lint.fix.document import PlannedBlock, new_lines, plan_documentation
-from esper_lint.fix.registry import FIXABLE_CODES, UNSAFE_CODES  # from the rule documents' `fix` key
-from esper_lint.fix.replace import apply_replacements, plan_replacements, prune_imports, unused_private_imports
-from esper_lint.fix.safety import UnsafeFix, check_parses, check_replacement_ast, check_same_ast
-from esper_lint.fix.stale import comments_to_remove
+from esper_lint.fix.edits import AppliedFix, CommentEdits, FixState
+from esper_lint.fix.registry import FIXABLE_CODES, FIXERS, UNSAFE_CODES  # from the rule documents' `fix` key
+from esper_lint.fix.safety import UnsafeFix, check_parses, check_same_ast
 from esper_lint.fix.tree import TargetedTransformer, paths_to
-from esper_lint.torch_index import load_index
 
 __all__ = ["FIXABLE_CODES", "UNSAFE_CODES", "AppliedFix", "FixOutcome", "fix_source", "fixable_codes"]
-
-
-@dataclass(frozen=True)
-class AppliedFix:
-    code: str
-    line: int  # where `check` reports the finding, in the source the fix was applied to
-    name: str | None
-    description: str
 
 
 @dataclass
@@ -98,72 +87,31 @@ def fix_source(
 
 
 def _fix(raw: bytes, module: cst.Module, path: str, config: Config, codes: Sequence[str]) -> FixOutcome:
-    applied: list[AppliedFix] = []
-    current = raw
-    roots = config.roots
-    if "ESP301" in codes:
-        judged = judge_module(module, current, path, config)
-        plan = plan_replacements(judged, load_index(), roots)
-        if not plan.empty:
-            starts = node_starts(module, [*(item.verdict.anchor for item in plan.done), *plan.private_imports.values()])
-            fixed = apply_replacements(module, plan)
-            unused = unused_private_imports(fixed, plan, roots)
-            removed: list[str] = []
-            if unused:
-                fixed, removed = prune_imports(fixed, unused)
-            new = fixed.bytes
-            reparsed = check_parses(new, module)
-            check_replacement_ast(current, new, plan.old_chains | plan.new_chains, roots)
-            for item in plan.done:
-                line = starts.get(id(item.verdict.anchor), (1, 1))[0]
-                applied.append(AppliedFix("ESP301", line, item.reference.name, item.description))
-            for dropped in dict.fromkeys(removed):
-                anchor = plan.private_imports.get(dropped)
-                line = starts.get(id(anchor), (1, 1))[0] if anchor is not None else 1
-                applied.append(AppliedFix("ESP301", line, dropped, f"drop `import {dropped}`, which only the replaced names used"))
-            module, current = reparsed, new
-    comment_codes = [code for code in codes if code in ("ESP101", "ESP103")]
-    if comment_codes:
-        judged = judge_module(module, current, path, config)
-        insert: dict[int, list[cst.EmptyLine]] = {}
-        remove: set[int] = set()
-        notes: list[tuple[cst.CSTNode, str, str | None, str]] = []
-        removed_comments: list[cst.CSTNode] = []
-        blocks: list[PlannedBlock] = []
-        if "ESP103" in comment_codes:
-            for verdict, statement in judged.stale_statements():
-                comments = comments_to_remove(statement)
-                if comments:
-                    remove.update(id(comment) for comment in comments)
-                    removed_comments.extend(comments)
-                    notes.append((verdict.anchor, "ESP103", None, f"remove the stale Private API block ({len(comments)} comment line(s))"))
-        if "ESP101" in comment_codes and any(v.code == "ESP101" for v in judged.verdicts):
-            blocks, covered = plan_documentation(
-                judged, load_index(), roots, statement_scope=config.documentation_scope == "statement"
-            )
-            planned = {id(block.statement): block for block in blocks}
-            for block in blocks:
-                insert[id(block.statement.node)] = new_lines(block)
-            for verdict, reference in judged.references_for("ESP101"):
-                planned_block = planned.get(id(reference.statement))
-                if planned_block is not None:
-                    what = "add a Private API documentation block"
-                    if not planned_block.complete:
-                        what += " with placeholders to fill in (still ESP102 until a person does)"
-                    notes.append((verdict.anchor, "ESP101", reference.name, what))
-                elif id(reference.statement) in covered:
-                    notes.append((verdict.anchor, "ESP101", reference.name, "covered by a Private API block added above it in its scope"))
-        if insert or remove:
-            starts = node_starts(module, [anchor for anchor, *_ in notes])
-            targets = [*(block.statement.node for block in blocks), *removed_comments]
-            edited = module.visit(_CommentEditor(insert, remove, paths_to(module, targets)))
-            new = edited.bytes
-            check_parses(new, module)
-            check_same_ast(current, new)
-            for anchor, code, name, description in notes:
-                applied.append(AppliedFix(code, starts.get(id(anchor), (1, 1))[0], name, description))
-            current = new
-    return FixOutcome(current, applied)
+    state = FixState(module, raw, path, config)
+    for fixer in FIXERS:
+        if fixer.rewrite is not None and fixer.code in codes:
+            fixer.rewrite(state)
+    comment_fixers = [fixer.comment for fixer in FIXERS if fixer.comment is not None and fixer.code in codes]
+    if comment_fixers:
+        judged = judge_module(state.module, state.source, path, config)
+        edits = CommentEdits()
+        for comment_fixer in comment_fixers:
+            comment_fixer(judged, state, edits)
+        if edits:
+            _apply_comment_edits(state, edits)
+    return FixOutcome(state.source, state.applied)
+
+
+def _apply_comment_edits(state: FixState, edits: CommentEdits) -> None:
+    module = state.module
+    starts = node_starts(module, [anchor for anchor, *_ in edits.notes])
+    edited = module.visit(_CommentEditor(edits.insert, edits.remove, paths_to(module, edits.targets)))
+    new = edited.bytes
+    state.module = check_parses(new, module)
+    check_same_ast(state.source, new)
+    for anchor, code, name, description in edits.notes:
+        state.applied.append(AppliedFix(code, starts.get(id(anchor), (1, 1))[0], name, description))
+    state.source = new
 
 
 _Node = TypeVar("_Node", bound=cst.CSTNode)

@@ -18,8 +18,9 @@ from esper_lint.analysis.contract import CommentLine, comment_body, parse_block
 from esper_lint.analysis.judge import private_names_in
 from esper_lint.analysis.resolver import Statement
 from esper_lint.fix.analysis import Judged
+from esper_lint.fix.edits import CommentEdits, FixState
 from esper_lint.names import covers
-from esper_lint.torch_index import TorchIndex
+from esper_lint.torch_index import TorchIndex, load_index
 from esper_lint.torch_index.versions import SpecifierError, parse_version
 
 VERSION_PLACEHOLDER = "<VERSION>"
@@ -158,3 +159,27 @@ def new_lines(plan: PlannedBlock) -> list[cst.EmptyLine]:
         cst.EmptyLine(indent=True, whitespace=cst.SimpleWhitespace(""), comment=cst.Comment(text), newline=cst.Newline())
         for text in plan.lines
     ]
+
+
+def add_documentation(judged: Judged, state: FixState, edits: CommentEdits) -> None:
+    """The ESP101 fixer: a block above each undocumented statement, but where a block inserted
+    above it in its scope already covers it."""
+    if not any(verdict.code == "ESP101" for verdict in judged.verdicts):
+        return
+    statement_scope = state.config.documentation_scope == "statement"
+    blocks, covered = plan_documentation(judged, load_index(), state.config.roots, statement_scope=statement_scope)
+    planned = {id(block.statement): block for block in blocks}
+    for block in blocks:
+        edits.insert[id(block.statement.node)] = new_lines(block)
+        edits.targets.append(block.statement.node)
+    for verdict, reference in judged.references_for("ESP101"):
+        planned_block = planned.get(id(reference.statement))
+        if planned_block is not None:
+            what = "add a Private API documentation block"
+            if not planned_block.complete:
+                what += " with placeholders to fill in (still ESP102 until a person does)"
+            edits.notes.append((verdict.anchor, "ESP101", reference.name, what))
+        elif id(reference.statement) in covered:
+            edits.notes.append(
+                (verdict.anchor, "ESP101", reference.name, "covered by a Private API block added above it in its scope")
+            )

@@ -13,23 +13,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from esper_lint import catalog
-from esper_lint.fix.document import plan_documentation
-from esper_lint.fix.replace import plan_replacements
-from esper_lint.fix.stale import comments_to_remove
+from esper_lint.fix.analysis import Judged
+from esper_lint.fix.document import add_documentation
+from esper_lint.fix.edits import CommentEdits, FixState
+from esper_lint.fix.replace import replace_with_public
+from esper_lint.fix.stale import remove_stale_blocks
 
 __all__ = ["FIXABLE_CODES", "FIXERS", "UNSAFE_CODES", "Fixer"]
 
 
 @dataclass(frozen=True)
 class Fixer:
+    """One fix kind. A fixer either rewrites code (`rewrite`: it edits the file itself and checks
+    that the AST changed only where it meant to) or asks for comment edits (`comment`: every
+    comment fixer's edits are applied in one pass, checked to leave the AST identical)."""
+
     code: str
-    plan: Callable[..., object]  # the fix kind's entry point, in its own module of esper_lint.fix
+    rewrite: Callable[[FixState], None] | None = None
+    comment: Callable[[Judged, FixState, CommentEdits], None] | None = None
 
 
 FIXERS: tuple[Fixer, ...] = (  # in the order they are applied
-    Fixer("ESP301", plan_replacements),  # replace.py: the private reference becomes its public replacement
-    Fixer("ESP101", plan_documentation),  # document.py: a documentation block inserted above the statement
-    Fixer("ESP103", comments_to_remove),  # stale.py: the stale block removed
+    Fixer("ESP301", rewrite=replace_with_public),  # replace.py: the private reference becomes its public replacement
+    Fixer("ESP101", comment=add_documentation),  # document.py: a documentation block inserted above the statement
+    Fixer("ESP103", comment=remove_stale_blocks),  # stale.py: the stale block removed
 )
 
 

@@ -28,10 +28,13 @@ import libcst as cst
 from esper_lint.analysis.judge import Verdict
 from esper_lint.analysis.knowledge import TorchKnowledge
 from esper_lint.analysis.resolver import Reference, ReferenceCollector, dotted_name, leftmost
-from esper_lint.fix.analysis import Judged
+from esper_lint.fast.positions import node_starts
+from esper_lint.fix.analysis import Judged, judge_module
+from esper_lint.fix.edits import AppliedFix, FixState
+from esper_lint.fix.safety import check_parses, check_replacement_ast
 from esper_lint.fix.tree import TargetedTransformer, paths_to, walk
 from esper_lint.names import covers, is_private_name
-from esper_lint.torch_index import TorchIndex
+from esper_lint.torch_index import TorchIndex, load_index
 
 # Submodules that `import torch` itself loads in every release that has them (checked against the
 # sources of torch/__init__.py); any other module a replacement lives in gets an explicit import.
@@ -463,3 +466,30 @@ def prune_imports(module: cst.Module, unused: set[str]) -> tuple[cst.Module, lis
     pruner = _ImportPruner(unused, top_roots, paths_to(module, targets))
     module = module.visit(pruner)
     return module, pruner.removed
+
+
+def replace_with_public(state: FixState) -> None:
+    """The ESP301 fixer: private references become their public replacements, private imports that
+    only they used are dropped, and the result is checked to differ only there."""
+    module, current, roots = state.module, state.source, state.config.roots
+    judged = judge_module(module, current, state.path, state.config)
+    plan = plan_replacements(judged, load_index(), roots)
+    if plan.empty:
+        return
+    starts = node_starts(module, [*(item.verdict.anchor for item in plan.done), *plan.private_imports.values()])
+    fixed = apply_replacements(module, plan)
+    unused = unused_private_imports(fixed, plan, roots)
+    removed: list[str] = []
+    if unused:
+        fixed, removed = prune_imports(fixed, unused)
+    new = fixed.bytes
+    reparsed = check_parses(new, module)
+    check_replacement_ast(current, new, plan.old_chains | plan.new_chains, roots)
+    for item in plan.done:
+        line = starts.get(id(item.verdict.anchor), (1, 1))[0]
+        state.applied.append(AppliedFix("ESP301", line, item.reference.name, item.description))
+    for dropped in dict.fromkeys(removed):
+        anchor = plan.private_imports.get(dropped)
+        line = starts.get(id(anchor), (1, 1))[0] if anchor is not None else 1
+        state.applied.append(AppliedFix("ESP301", line, dropped, f"drop `import {dropped}`, which only the replaced names used"))
+    state.module, state.source = reparsed, new

@@ -12,6 +12,8 @@ import libcst as cst
 from esper_lint.analysis.contract import comment_body
 from esper_lint.analysis.forms import MARKER
 from esper_lint.analysis.resolver import Statement
+from esper_lint.fix.analysis import Judged
+from esper_lint.fix.edits import CommentEdits, FixState
 
 
 def comments_to_remove(statement: Statement) -> list[cst.Comment]:
@@ -29,3 +31,15 @@ def comments_to_remove(statement: Statement) -> list[cst.Comment]:
     own = statement.comment_lines()[len(run):]
     removed.extend(line.node for line in own if MARKER.search(line.body))
     return removed
+
+
+def remove_stale_blocks(judged: Judged, state: FixState, edits: CommentEdits) -> None:
+    """The ESP103 fixer: every stale block's comments are removed."""
+    for verdict, statement in judged.stale_statements():
+        comments = comments_to_remove(statement)
+        if comments:
+            edits.remove.update(id(comment) for comment in comments)
+            edits.targets.extend(comments)
+            edits.notes.append(
+                (verdict.anchor, "ESP103", None, f"remove the stale Private API block ({len(comments)} comment line(s))")
+            )
