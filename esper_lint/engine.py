@@ -11,25 +11,30 @@ whole module: the slow reference the fast path is tested against.
 
 from __future__ import annotations
 
-import ast
 import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import libcst as cst
-
-from esper_lint import catalog, parsing
+from esper_lint import catalog
 from esper_lint.analysis.forms import MARKER_BYTES
-from esper_lint.analysis.judge import JudgedReference, Verdict, judge
-from esper_lint.analysis.knowledge import TorchKnowledge
-from esper_lint.analysis.resolver import Collection, ReferenceCollector, Statement
-from esper_lint.config import Config
-from esper_lint.fast.memory import release_free_memory
-from esper_lint.fast.positions import node_starts, starts_within_statements, statement_lines
 from esper_lint.fast.precheck import bytes_may_reference
-from esper_lint.fast.reduction import Reduction, reduce_source
 from esper_lint.model import Analysis, Finding, ReferenceRecord
+
+# Only what the byte pre-check needs is imported here. libcst, the reduction, the resolver and the
+# judge load when the first file passes the pre-check, and the torch index when an index-backed code
+# is enabled and a reference needs it: a pre-commit run over files without private uses, and
+# flake8's start-up (it imports every plugin), never pay for them.
+if TYPE_CHECKING:
+    import ast
+
+    import libcst as cst
+
+    from esper_lint.analysis.judge import JudgedReference, Verdict
+    from esper_lint.analysis.knowledge import TorchKnowledge
+    from esper_lint.analysis.resolver import Collection, Statement
+    from esper_lint.config import Config
 
 
 def analyse_source(
@@ -46,6 +51,8 @@ def analyse_source(
     with _cycle_collection_paused():
         analysis = _analyse(source, path, config, with_references, force)
     if len(source) >= _KEEP_TREE_BELOW:
+        from esper_lint.fast.memory import release_free_memory
+
         release_free_memory()
     return analysis
 
@@ -55,6 +62,9 @@ def _analyse(source: bytes | str, path: str, config: Config, with_references: bo
     raw = source.encode("utf-8") if isinstance(source, str) else source
     if not force and not (MARKER_BYTES.search(raw) or bytes_may_reference(raw, config.roots)):
         return analysis
+    from esper_lint import parsing
+    from esper_lint.fast.reduction import Reduction, reduce_source
+
     guarded = parsing.guard(raw, path)
     if guarded.failure is not None:
         analysis.findings.append(guarded.failure)
@@ -75,7 +85,8 @@ def _analyse(source: bytes | str, path: str, config: Config, with_references: bo
             if len(raw) >= _KEEP_TREE_BELOW:
                 tree = None  # the last reference: libcst's tree will not have to share memory with it
     del guarded
-    parsed = parsing.parse(source, path, guarded=_ACCEPTED, reduced=reduced)
+    # The guard's verdict once the engine has read it: the file is safe for libcst.
+    parsed = parsing.parse(source, path, guarded=parsing.Guarded(None, None), reduced=reduced)
     if parsed.module is None:
         assert parsed.failure is not None
         analysis.findings.append(parsed.failure)
@@ -91,10 +102,6 @@ def _analyse(source: bytes | str, path: str, config: Config, with_references: bo
     )
 
 
-# The guard's verdict once the engine has read it: the file is safe for libcst.
-_ACCEPTED = parsing.Guarded(None, None)
-
-
 def _judge_and_place(
     analysis: Analysis,
     module: cst.Module,
@@ -107,6 +114,8 @@ def _judge_and_place(
 ) -> Analysis:
     """`tree`: CPython's tree of `source`, which places statements; `reparse`: without one, parse
     `source` again with CPython should a finding need placing."""
+    from esper_lint import parsing
+
     path = analysis.path
     try:
         collection, verdicts, judged = collect_and_judge(module, raw, config)
@@ -140,6 +149,8 @@ def _anchor_starts(
 ) -> dict[int, tuple[int, int]]:
     """Positions of the anchors: generated statement by statement where CPython's tree places the
     statements, else by generating the module up to the last anchor."""
+    from esper_lint.fast.positions import node_starts, starts_within_statements, statement_lines
+
     text = _text_of(source) if tree is not None else None
     if text is not None and tree is not None:
         lines = statement_lines(module, tree)
@@ -154,6 +165,8 @@ def _anchor_starts(
 def _statement_tree(source: bytes | str) -> ast.Module | None:
     """CPython's tree of a reduced text: it keeps the statements and lines of the original.
     Should CPython refuse it, None: positions then come from generating the module."""
+    from esper_lint import parsing
+
     return parsing.guard(source, "<reduced>").tree
 
 
@@ -183,6 +196,8 @@ def _group_by_statement(
 
 def _statement_with_comment(collection: Collection, comment: cst.CSTNode) -> Statement | None:
     """The statement whose documentation block holds `comment` (where ESP103 is placed)."""
+    import libcst as cst
+
     if not isinstance(comment, cst.Comment):
         return None
     for statement in collection.statements:
@@ -231,6 +246,9 @@ def collect_and_judge(
 ) -> tuple[Collection, list[Verdict], list[JudgedReference]]:
     """Resolve every private reference in a parsed module and judge it: the one analysis that
     `check`, `verify`, `inventory` and the fixer all share."""
+    from esper_lint.analysis.judge import judge
+    from esper_lint.analysis.resolver import ReferenceCollector
+
     collection = ReferenceCollector(config.roots, check_typing_only=config.check_typing_only).collect(module)
     verdicts, judged = judge(
         collection,
@@ -252,6 +270,8 @@ def knowledge_for(config: Config) -> TorchKnowledge | None:
     if not any(config.enabled(code) for code in catalog.index_codes()):
         return None
     if config.torch_versions not in _knowledge:
+        from esper_lint.analysis.knowledge import TorchKnowledge
+
         _knowledge[config.torch_versions] = TorchKnowledge(config.torch_versions)
     return _knowledge[config.torch_versions]
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from esper_lint.analysis.contract import DocumentationBlock, parse_block
-from esper_lint.analysis.knowledge import TorchKnowledge
 from esper_lint.analysis.resolver import Collection, Reference, ReferenceCollector, Scope, Statement
 from esper_lint.names import covers
+
+if TYPE_CHECKING:  # the engine hands one in only when an index-backed code is enabled
+    from esper_lint.analysis.knowledge import TorchKnowledge
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from esper_lint.analysis.forms import MARKER_BYTES, PRIVATE_AFTER_DOT, STRING_USE_BYTES
-from esper_lint.fast.reduction import may_reference
 
 _IMPORT = re.compile(rb"\bimport\b")
 _UNDERSCORE_WORD = re.compile(rb"(?<![\w.])_")
@@ -58,6 +57,8 @@ def may_report(source: bytes, roots: Sequence[str], *, use_ast: bool = True) -> 
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return True  # let the full parser report ESP001
+    from esper_lint.fast.reduction import may_reference  # the byte stage alone never needs it
+
     try:
         return may_reference(tree, roots)
     except RecursionError:

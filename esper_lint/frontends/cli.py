@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from esper_lint import __version__, catalog
-from esper_lint.analysis.declarations import judge_declarations
 from esper_lint.config import Config, ConfigError, load_config
-from esper_lint.frontends.baseline import load_baseline, new_findings, write_baseline
 from esper_lint.frontends.discovery import declarations_display, discover, display_path
 from esper_lint.frontends.output import REPORTERS
 from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
@@ -174,6 +172,8 @@ def _check(args: argparse.Namespace) -> int:
             findings.extend(outcome.analysis.findings)
             used_names.update(reference.name for reference in outcome.analysis.references)
     if declarations:
+        from esper_lint.analysis.declarations import judge_declarations  # libcst: only with declarations
+
         # A declaration is stale only when no file of the project uses it. A run given only files (as
         # pre-commit runs it: the changed files, in chunks) cannot know that, so it leaves ESP103 out.
         covers_folders = any(path.is_dir() for path in paths)
@@ -187,10 +187,14 @@ def _check(args: argparse.Namespace) -> int:
         findings.extend(f for f in judged if config.enabled(f.code, f.path))
     findings.sort(key=Finding.sort_key)
     if args.write_baseline is not None:
+        from esper_lint.frontends.baseline import write_baseline
+
         count = write_baseline(args.write_baseline, findings, real_paths)
         print(f"esper-lint: wrote {count} finding(s) to {args.write_baseline}", file=sys.stderr)
         return _report(args, [], errors)
     if args.baseline is not None:
+        from esper_lint.frontends.baseline import load_baseline, new_findings
+
         findings = new_findings(findings, args.baseline, load_baseline(args.baseline), real_paths)
     return _report(args, findings, errors)
 

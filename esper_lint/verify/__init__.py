@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from esper_lint import catalog
-from esper_lint.analysis.declarations import declaration_line
 from esper_lint.config import Config
 from esper_lint.frontends.discovery import declarations_display, discover
 from esper_lint.frontends.runner import run_files
 from esper_lint.model import Finding
-from esper_lint.verify.installed import Resolution, resolve_all, torch_version, verifiable
+from esper_lint.verify.installed import Resolution, resolve_all, torch_found, torch_version, torch_version_unimported, verifiable
 
 
 @dataclass
@@ -33,11 +32,20 @@ def _missing_message(resolution: Resolution, version: str) -> str:
     return catalog.message("ESP203", name=resolution.name, version=version, details=why)
 
 
+def _declaration_line(source: Path | None, name: str) -> int:
+    if source is None:
+        return 1
+    from esper_lint.analysis.declarations import declaration_line  # libcst: only with central declarations
+
+    return declaration_line(source, name)
+
+
 def verify_paths(
     paths: Sequence[Path], config: Config, *, jobs: int | None = None, cache_dir: Path | None = None
 ) -> GateResult:
     """Every private torch name the code references, and every central declaration, resolved."""
-    result = GateResult(torch_version())
+    torch_found()  # torch itself is imported only when there is a name to resolve in it
+    result = GateResult("")
     discovery = discover(paths, config)
     result.errors.extend(discovery.errors)
     uses: list[tuple[str, int, int, str]] = []
@@ -52,8 +60,9 @@ def verify_paths(
                 uses.append((outcome.analysis.path, reference.line, reference.column, reference.name))
     declared_at = declarations_display(config.source)
     for name in config.private_apis:
-        line = declaration_line(config.source, name) if config.source is not None else 1
+        line = _declaration_line(config.source, name)
         uses.append((declared_at, line, 1, name))
+    result.torch_version = torch_version() if any(verifiable(name) for *_, name in uses) else torch_version_unimported()
     resolutions = resolve_all(name for *_, name in uses)
     result.checked_names = len(resolutions)
     for path, line, column, name in uses:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +30,32 @@ class Resolution:
 
 
 _NOT_INSTALLED = "`esper-lint verify` needs torch installed in the same environment as esper-lint (e.g. pip install torch)"
+
+
+def torch_found() -> None:
+    """TorchNotInstalled unless a torch can be found; nothing is imported (a run with no private
+    name to check never pays for importing torch)."""
+    try:
+        found = importlib.util.find_spec(VERIFIABLE_ROOT) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise TorchNotInstalled(_NOT_INSTALLED)
+
+
+def torch_version_unimported() -> str:
+    """The found torch's version, read from its `version.py` without importing torch."""
+    try:
+        spec = importlib.util.find_spec(VERIFIABLE_ROOT)
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        for location in locations:
+            with open(f"{location}/version.py", encoding="utf-8") as handle:
+                match = re.search(r"^__version__\s*=\s*['\"]([^'\"\n]{1,64})['\"]", handle.read(1 << 16), re.M)
+            if match:
+                return match.group(1)
+    except (ImportError, ValueError, OSError):
+        pass
+    return "unknown"
 
 
 def torch_version() -> str:
