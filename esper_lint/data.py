@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import sys
 from functools import lru_cache
-from importlib.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importlib.abc imports importlib.resources: about 20 ms of start-up
+    from importlib.abc import Traversable
 
 if sys.version_info >= (3, 11):
     import tomllib
