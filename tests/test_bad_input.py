@@ -205,14 +205,16 @@ def test_unreadable_file_is_an_io_error_and_the_run_goes_on(
 
     (tmp_path / "secret.py").write_text(BAD, encoding="utf-8")
     with_normal_file(tmp_path)
-    real_read_bytes = Path.read_bytes
+    from esper_lint.frontends import runner
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "secret.py":
+    real_read = runner.read_regular_file
+
+    def read_regular_file(path: str | Path) -> bytes:
+        if Path(path).name == "secret.py":
             raise PermissionError(13, "Permission denied")
-        return real_read_bytes(self)
+        return real_read(path)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(runner, "read_regular_file", read_regular_file)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["check", "--no-cache", "--jobs", "1"]) == EXIT_ERROR
     out, err = capsys.readouterr()

@@ -76,7 +76,7 @@ def test_latin1_file_keeps_its_encoding() -> None:
     assert text.startswith("# -*- coding: latin-1 -*-\nimport torch\n") and "name = 'café'" in text
     assert "# NOTE: Private API (torch._foreach_norm)" in text
     assert "ESP102" in {f.code for f in analyse_source(out, "latin1.py", Config()).findings}
-    assert "+# NOTE: Private API (torch._foreach_norm)" in unified_diff("latin1.py", source, out)
+    assert "+# NOTE: Private API (torch._foreach_norm)".encode("latin-1") in unified_diff("latin1.py", source, out)
 
 
 def test_comment_only_fixes_leave_the_ast_identical() -> None:
@@ -197,12 +197,12 @@ def test_fix_paths_diff_mode_writes_nothing(tmp_path: Path) -> None:
     assert run.diff == (
         f"--- {target}\n+++ {target}\n@@ -1,3 +1,3 @@\n import torch\n \n"
         "-f = torch._dynamo.disable\n+f = torch.compiler.disable\n"
-    )
+    ).encode()
     run = fix_paths([target, clean], Config(), mode="fix", unsafe=False)
     assert target.read_bytes() == b"import torch\n\nf = torch.compiler.disable\n"
     assert run.fixed == 1 and run.files[0].written and not run.files[1].changed
     again = fix_paths([target, clean], Config(), mode="diff", unsafe=False)
-    assert again.fixed == 0 and again.diff == ""
+    assert again.fixed == 0 and again.diff == b""
 
 
 def test_fix_paths_reports_unreadable_files(tmp_path: Path) -> None:
@@ -228,7 +228,7 @@ def test_fix_paths_refuses_a_file_changed_during_the_run(tmp_path: Path, monkeyp
 
 def test_diff_marks_a_missing_final_newline() -> None:
     text = unified_diff("x.py", b"a = 1", b"a = 2")
-    assert text.endswith("+a = 2\n\\ No newline at end of file\n")
+    assert text.endswith(b"+a = 2\n\\ No newline at end of file\n")
 
 
 # ------------------------------------------------------------------------------ whole-file fixtures
@@ -356,30 +356,12 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[t
     return results
 
 
-def _diff_not_byte_exact(path: Path) -> str | None:
-    """Why `--diff` cannot apply to this file's bytes today (`git apply` refuses it), if it cannot."""
-    import tokenize
-
-    raw = path.read_bytes()
-    encoding = tokenize.detect_encoding(iter(raw.splitlines(keepends=True)).__next__)[0]
-    if encoding not in ("utf-8", "utf-8-sig"):
-        return "--diff prints a non-UTF-8 file's lines as UTF-8 text, so its context does not match the file's bytes"
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return "--diff drops the UTF-8 byte order mark from the first line's context (git apply refuses it, patch needs fuzz)"
-    return None
-
-
-def _expected_to_apply(pair: tuple[Path, Path]) -> object:
-    reason = _diff_not_byte_exact(pair[0])
-    return pytest.param(*pair, marks=pytest.mark.xfail(strict=True, reason=reason)) if reason else pair
-
-
 @pytest.mark.parametrize(("source", "expected"), FIX_PAIRS, ids=lambda p: p.name)
 def test_cli_fix_writes_the_expected_file(source: Path, expected: Path, cli_runs) -> None:
     assert cli_runs[source.name][2] == expected.read_bytes()
 
 
-@pytest.mark.parametrize(("source", "expected"), [_expected_to_apply(pair) for pair in FIX_PAIRS], ids=lambda p: p.name)
+@pytest.mark.parametrize(("source", "expected"), FIX_PAIRS, ids=lambda p: p.name)
 def test_cli_diff_applies_to_give_the_expected_file(source: Path, expected: Path, cli_runs) -> None:
     hunks, after_diff, _ = cli_runs[source.name]
     raw, want = source.read_bytes(), expected.read_bytes()

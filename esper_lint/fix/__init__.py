@@ -7,7 +7,16 @@ order they are applied (whether a code has a fix, and whether it is safe, is its
 """
 
 from esper_lint.fix.api import FIXABLE_CODES, UNSAFE_CODES, AppliedFix, FixOutcome, fix_source
-from esper_lint.fix.files import FileChangedError, FileFix, FixRun, fix_paths, unified_diff, write_atomically
+from esper_lint.fix.files import (
+    FileChangedError,
+    FileFix,
+    FixRun,
+    NotWritten,
+    fix_paths,
+    remove_stale_temporaries,
+    unified_diff,
+    write_atomically,
+)
 
 __all__ = [
     "FIXABLE_CODES",
@@ -17,8 +26,10 @@ __all__ = [
     "FileFix",
     "FixOutcome",
     "FixRun",
+    "NotWritten",
     "fix_paths",
     "fix_source",
+    "remove_stale_temporaries",
     "unified_diff",
     "write_atomically",
 ]

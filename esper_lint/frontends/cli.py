@@ -1,27 +1,37 @@
 """`esper-lint`: the command line front end over the engine.
 
-Exit codes: 0 no findings, 1 findings, 2 usage, configuration or I/O error (message on stderr).
+Exit codes: 0 no findings, 1 findings, 2 usage, configuration or I/O error, 3 internal error (a bug
+in esper-lint: one stderr line names the file being processed and the error), 130 interrupted
+(SIGINT), 143 terminated (SIGTERM). Every message is on stderr; no other code and no traceback
+ever ends a run (ESPER_LINT_DEBUG=1 adds the traceback of an internal error).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from esper_lint import __version__, catalog
 from esper_lint.config import Config, ConfigError, load_config
 from esper_lint.frontends.discovery import declarations_display, discover, display_path
+from esper_lint.frontends.errors import InternalError, Stopped, describe
 from esper_lint.frontends.output import REPORTERS
 from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
 from esper_lint.model import Finding, ReferenceRecord
 from esper_lint.verify import verify_paths
 from esper_lint.verify.installed import TorchNotInstalled
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143: the shell's convention
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,6 +117,61 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_output()
     args = build_parser().parse_args(argv)
+    with _sigterm_stops_the_run():
+        try:
+            return _run(args)
+        except KeyboardInterrupt:
+            print("esper-lint: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Stopped as exc:
+            print(f"esper-lint: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+            return 128 + exc.signum
+        except InternalError as exc:
+            return _internal_error(f"while processing {exc.where}: {exc.error}", exc)
+        except BrokenPipeError:
+            _discard_output()  # the reader went away (`| head`): nothing left to say
+            return EXIT_ERROR
+        except OSError as exc:  # an I/O error no file's handling caught (a cache or baseline folder)
+            print(f"esper-lint: error: {exc.filename or '?'}: {exc.strerror or describe(exc)}", file=sys.stderr)
+            return EXIT_ERROR
+        except Exception as exc:
+            return _internal_error(f"(not while processing a file): {describe(exc)}", exc)
+
+
+def _internal_error(what: str, error: BaseException) -> int:
+    print(f"esper-lint: internal error {what} (a bug in esper-lint; ESPER_LINT_DEBUG=1 shows the traceback)", file=sys.stderr)
+    if os.environ.get("ESPER_LINT_DEBUG"):
+        traceback.print_exception(error)
+    return EXIT_INTERNAL
+
+
+@contextmanager
+def _sigterm_stops_the_run() -> Iterator[None]:
+    """SIGTERM (`timeout`, a CI cancel) ends the run like Ctrl-C: the workers are killed, temporary
+    files removed, and the exit code says so. Only the main thread can set signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _discard_output() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "check":
             return _check(args)
@@ -124,9 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TorchNotInstalled as exc:
         print(f"esper-lint: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("esper-lint: interrupted", file=sys.stderr)
-        return 130
     return EXIT_ERROR
 
 
@@ -204,12 +266,25 @@ def _apply_fixes(args: argparse.Namespace, config: Config, files: list[Path]) ->
     reports what is left (placeholders a person must fill keep ESP102 firing)."""
     from esper_lint.fix import fix_paths
 
-    run = fix_paths(files, config, mode="diff" if args.diff else "fix", unsafe=args.unsafe_fixes, jobs=args.jobs)
+    # Written through a symbolic link only into the project or a folder named on the command line.
+    roots = [config.project_root, *(path for path in args.paths if path.is_dir())]
+    mode: Literal["fix", "diff"] = "diff" if args.diff else "fix"
+    run = fix_paths(files, config, mode=mode, unsafe=args.unsafe_fixes, jobs=args.jobs, roots=roots)
     if args.diff:
-        sys.stdout.write(run.diff)
+        _write_bytes(run.diff)  # the files' own bytes, so that `patch` gives exactly the fixed files
     else:
         print(f"esper-lint: fixed {run.fixed} finding(s) in {run.changed_files} file(s)", file=sys.stderr)
     return list(run.errors), EXIT_FINDINGS if run.changed_files else EXIT_CLEAN
+
+
+def _write_bytes(data: bytes) -> None:
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (an embedding application): as close as text can get
+        sys.stdout.write(data.decode("utf-8", "surrogateescape"))
+    else:
+        buffer.write(data)
+        buffer.flush()
 
 
 def _cache_dir(args: argparse.Namespace, config: Config) -> Path | None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from esper_lint.config import Config
+from esper_lint.frontends.reading import file_kind, not_regular
 
 # Folders no one wants linted: VCS data, virtualenvs, caches, build output.
 DEFAULT_EXCLUDED_DIRS = frozenset(
@@ -36,7 +38,11 @@ def display_path(path: Path) -> str:
 def _skip_dir(directory: Path, name: str) -> bool:
     if name in DEFAULT_EXCLUDED_DIRS or name.endswith(".egg-info"):
         return True
-    return (directory / name / "pyvenv.cfg").exists()  # any virtualenv, whatever its name
+    try:
+        os.stat(directory / name / "pyvenv.cfg")  # any virtualenv, whatever its name
+    except OSError:
+        return False  # none there, or the folder cannot be searched: the walk reports that
+    return True
 
 
 def discover(paths: Sequence[Path], config: Config) -> Discovery:
@@ -52,18 +58,22 @@ def discover(paths: Sequence[Path], config: Config) -> Discovery:
 
 
 def _expand(path: Path, config: Config, found: Discovery) -> Iterator[Path]:
-    if path.is_symlink() and not path.exists():
-        found.errors.append(f"{display_path(path)}: cannot read: {_broken_link(path)}")
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if os.path.islink(path):
+            found.errors.append(f"{display_path(path)}: cannot read: {_broken_link(path)}")
+        elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            found.errors.append(f"{display_path(path)}: no such file or directory")
+        else:
+            found.errors.append(f"{display_path(path)}: cannot read: {exc.strerror or exc}")
         return
-    if not path.exists():
-        found.errors.append(f"{display_path(path)}: no such file or directory")
-        return
-    if path.is_file():
+    if stat.S_ISREG(info.st_mode):
         if not config.is_excluded(path):
             yield path
         return
-    if not path.is_dir():
-        found.errors.append(f"{display_path(path)}: not a regular file or directory")
+    if not stat.S_ISDIR(info.st_mode):
+        found.errors.append(f"{display_path(path)}: not a regular file or directory ({file_kind(info.st_mode)})")
         return
     for directory, dirnames, filenames in os.walk(path, onerror=lambda e: found.errors.append(_walk_error(e))):
         here = Path(directory)
@@ -76,10 +86,19 @@ def _expand(path: Path, config: Config, found: Discovery) -> Iterator[Path]:
             file_path = here / name
             if config.is_excluded(file_path):
                 continue
-            if file_path.is_symlink() and not file_path.exists():
-                found.errors.append(f"{display_path(file_path)}: cannot read: {_broken_link(file_path)}")
+            try:
+                info = os.stat(file_path)
+            except OSError as exc:
+                if os.path.islink(file_path):
+                    found.errors.append(f"{display_path(file_path)}: cannot read: {_broken_link(file_path)}")
+                else:
+                    found.errors.append(f"{display_path(file_path)}: cannot read: {exc.strerror or exc}")
                 continue
-            if file_path.is_dir():
+            if stat.S_ISDIR(info.st_mode):
+                continue  # os.walk lists links to folders with the folders, and never follows them
+            if not stat.S_ISREG(info.st_mode):
+                # A FIFO would block the read forever, a device (a link to /dev/zero) never end.
+                found.errors.append(f"{display_path(file_path)}: not read: {not_regular(info.st_mode).strerror}")
                 continue
             yield file_path
 

@@ -1,11 +1,23 @@
 """The one worker pool: the runner (`check`, `verify`, `inventory`) and the fixer map their
-per-file function over files through it."""
+per-file function over files through it.
+
+No worker outlives the run: each dies with its parent (`PR_SET_PDEATHSIG` on Linux, and a watchdog
+thread everywhere), ignores Ctrl-C (the parent handles it), and is killed, with the queued work
+dropped, when the run stops early (an error, Ctrl-C, SIGTERM)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 _Task = TypeVar("_Task")
 _Result = TypeVar("_Result")
@@ -37,8 +49,67 @@ def map_files(
     chunk = max(1, min(16, len(ordered) // (workers * 32)))
     from concurrent.futures import ProcessPoolExecutor  # only here: a pre-commit run of a few files never pays for it
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_started, initargs=(os.getpid(),))
+    try:
         yield from pool.map(function, ordered, chunksize=chunk)
+    except BaseException:
+        # A crash, Ctrl-C, SIGTERM (see cli.main) or a caller that stops reading: the queued work
+        # is dropped and the workers killed, instead of waiting for every file to finish.
+        stop(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def stop(pool: Executor) -> None:
+    """Cancel what has not started and kill the workers now."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # the stdlib has no public handle before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.kill()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=5)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCHDOG_PERIOD_S = 1.0
+
+
+def _worker_started(parent: int) -> None:
+    """Every worker's first call: it leaves Ctrl-C to the parent (which then stops it), and it dies
+    with the parent, however the parent ends (SIGKILL, the OOM killer, a CI cancel)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except Exception:  # no prctl here: the watchdog below still ends the worker
+            pass
+    adopted_by = os.getppid()
+    if not _parent_alive(parent, adopted_by):  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watchdog, args=(parent, adopted_by), name="esper-lint-watchdog", daemon=True).start()
+
+
+def _parent_alive(parent: int, adopted_by: int) -> bool:
+    if os.getppid() != adopted_by:
+        return False  # re-parented: whoever started the worker has ended
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _watchdog(parent: int, adopted_by: int) -> None:
+    while _parent_alive(parent, adopted_by):
+        time.sleep(WATCHDOG_PERIOD_S)
+    os._exit(1)
 
 
 def _size(path: str) -> int:

@@ -14,7 +14,9 @@ from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 from esper_lint.frontends.cache import CACHE_DIR_NAME, ResultCache
 from esper_lint.frontends.discovery import display_path
+from esper_lint.frontends.errors import processing
 from esper_lint.frontends.pool import map_files
+from esper_lint.frontends.reading import read_regular_file
 from esper_lint.model import Analysis
 
 __all__ = ["CACHE_DIR_NAME", "FileOutcome", "run_files"]
@@ -33,13 +35,14 @@ def _analyse_one(
     raw_path, display, config, with_references, cache_dir = task
     path = Path(raw_path)
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path)
     except OSError as exc:
         return raw_path, None, f"{display}: cannot read: {exc.strerror or exc}"
-    analysis = analyse_source(data, display, config, with_references=with_references)
-    if cache_dir is not None:
-        cache = ResultCache(Path(cache_dir), config, with_references)
-        cache.store(cache.key(path, display, data), analysis)  # keyed by the bytes analysed
+    with processing(display):  # a bug names the file and ends the run as an internal error
+        analysis = analyse_source(data, display, config, with_references=with_references)
+        if cache_dir is not None:
+            cache = ResultCache(Path(cache_dir), config, with_references)
+            cache.store(cache.key(path, display, data), analysis)  # keyed by the bytes analysed
     return raw_path, analysis, None
 
 
@@ -49,7 +52,7 @@ def _cached(files: Sequence[Path], config: Config, cache_dir: Path, with_referen
     hits: dict[str, Analysis] = {}
     for path in files:
         try:
-            data = path.read_bytes()
+            data = read_regular_file(path)
         except OSError:
             continue  # the worker reports it
         display = display_path(path)

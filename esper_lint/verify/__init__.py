@@ -12,7 +12,15 @@ from esper_lint.config import Config
 from esper_lint.frontends.discovery import declarations_display, discover
 from esper_lint.frontends.runner import run_files
 from esper_lint.model import Finding
-from esper_lint.verify.installed import Resolution, resolve_all, torch_found, torch_version, torch_version_unimported, verifiable
+from esper_lint.verify.installed import (
+    Resolution,
+    installed_torch_only,
+    resolve_all,
+    torch_found,
+    torch_version,
+    torch_version_unimported,
+    verifiable,
+)
 
 
 @dataclass
@@ -44,7 +52,8 @@ def verify_paths(
     paths: Sequence[Path], config: Config, *, jobs: int | None = None, cache_dir: Path | None = None
 ) -> GateResult:
     """Every private torch name the code references, and every central declaration, resolved."""
-    torch_found()  # torch itself is imported only when there is a name to resolve in it
+    with installed_torch_only(paths):  # never the linted project's own torch/ (see installed.py)
+        torch_found()  # torch itself is imported only when there is a name to resolve in it
     result = GateResult("")
     discovery = discover(paths, config)
     result.errors.extend(discovery.errors)
@@ -62,8 +71,9 @@ def verify_paths(
     for name in config.private_apis:
         line = _declaration_line(config.source, name)
         uses.append((declared_at, line, 1, name))
-    result.torch_version = torch_version() if any(verifiable(name) for *_, name in uses) else torch_version_unimported()
-    resolutions = resolve_all(name for *_, name in uses)
+    with installed_torch_only(paths):
+        result.torch_version = torch_version() if any(verifiable(name) for *_, name in uses) else torch_version_unimported()
+        resolutions = resolve_all(name for *_, name in uses)
     result.checked_names = len(resolutions)
     for path, line, column, name in uses:
         resolution = resolutions.get(name)

@@ -1,16 +1,23 @@
 """Resolve dotted names in the installed torch, for `esper-lint verify`.
 
 Only torch is imported (the longest importable module prefix of each name, then attribute walks);
-the linted project's code is read as text and never imported or run.
+the linted project's code is read as text and never imported or run. Only the *installed* torch: under
+`python -m esper_lint` or `python -m pytest` the working folder is first on the import path, where a
+project's own `torch/` would be found first and run. While torch is found and imported
+(`installed_torch_only`), the working folder and the linted folders are taken off the import path,
+and a torch that comes from them anyway (imported before) is refused.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
+import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
@@ -30,6 +37,63 @@ class Resolution:
 
 
 _NOT_INSTALLED = "`esper-lint verify` needs torch installed in the same environment as esper-lint (e.g. pip install torch)"
+
+
+_SITE_FOLDERS = ("site-packages", "dist-packages")
+
+
+@contextmanager
+def installed_torch_only(linted: Iterable[str | os.PathLike[str]] = ()) -> Iterator[None]:
+    """Find and import torch only from the installed packages: the working folder (`''`, `.`) and
+    the linted folders are off `sys.path` inside, and TorchNotInstalled is raised for a torch that
+    is the linted project's own (already imported from there, or found there through a `.pth`)."""
+    project = _project_folders(linted)
+    saved = list(sys.path)
+    sys.path[:] = [entry for entry in saved if not (isinstance(entry, str) and _real(entry) in project)]
+    try:
+        _refuse_a_local_torch(project)
+        yield
+        _refuse_a_local_torch(project)
+    finally:
+        sys.path[:] = [*saved, *(entry for entry in sys.path if entry not in saved)]
+
+
+def _real(entry: str) -> str:
+    return os.path.realpath(entry or os.curdir)
+
+
+def _project_folders(linted: Iterable[str | os.PathLike[str]]) -> set[str]:
+    folders = {_real(os.curdir)}
+    for path in linted:
+        real = os.path.realpath(path)
+        folders.add(real if os.path.isdir(real) else os.path.dirname(real))
+    return folders
+
+
+def _refuse_a_local_torch(project: set[str]) -> None:
+    module = sys.modules.get(VERIFIABLE_ROOT)
+    locations: list[str] = []
+    if module is not None:
+        locations = list(getattr(module, "__path__", None) or [])
+        if not locations and getattr(module, "__file__", None):
+            locations = [os.path.dirname(module.__file__ or "")]
+    else:
+        try:
+            spec = importlib.util.find_spec(VERIFIABLE_ROOT)
+        except (ImportError, ValueError):
+            spec = None
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        package = os.path.realpath(location)
+        parent = os.path.dirname(package)
+        installed = any(part in _SITE_FOLDERS for part in package.split(os.sep))
+        inside = any(package.startswith(folder.rstrip(os.sep) + os.sep) for folder in project)
+        if parent in project or (inside and not installed):
+            raise TorchNotInstalled(
+                f"the torch at {package} is the linted project's own `torch/` (in the working folder or a linted"
+                " folder), not an installed torch; verify only checks against the installed torch"
+                " (run it from another folder, or install torch)"
+            )
 
 
 def torch_found() -> None:
