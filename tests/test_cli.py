@@ -159,14 +159,16 @@ def test_unreadable_file_is_reported_and_others_checked(
 
     secret = write(tmp_path / "secret.py", BAD)
     write(tmp_path / "a.py", BAD)
-    real_read_bytes = Path.read_bytes
+    from esper_lint.frontends import runner
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == secret.name:
+    real_read = runner.read_regular_file
+
+    def read_regular_file(path: str | Path) -> bytes:
+        if Path(path).name == secret.name:
             raise PermissionError(13, "Permission denied")
-        return real_read_bytes(self)
+        return real_read(path)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(runner, "read_regular_file", read_regular_file)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["check"]) == 2
     out, err = capsys.readouterr()

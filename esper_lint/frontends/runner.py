@@ -16,7 +16,9 @@ from esper_lint.config import Config
 from esper_lint.engine import analyse_source
 from esper_lint.frontends.cache import CACHE_DIR_NAME, ResultCache, Snapshot, begin_read, finish_read
 from esper_lint.frontends.discovery import display_path
+from esper_lint.frontends.errors import processing
 from esper_lint.frontends.pool import map_files
+from esper_lint.frontends.reading import read_regular_file
 from esper_lint.model import Analysis
 
 __all__ = ["CACHE_DIR_NAME", "FileOutcome", "run_files"]
@@ -37,11 +39,12 @@ def _analyse_one(task: _Task) -> tuple[str, Analysis | None, str | None, Snapsho
     raw_path, display, config, with_references, snapshot_wanted = task
     begun = begin_read(raw_path) if snapshot_wanted else None
     try:
-        data = Path(raw_path).read_bytes()
+        data = read_regular_file(raw_path)
     except OSError as exc:
         return raw_path, None, f"{display}: cannot read: {exc.strerror or exc}", None
     snapshot = finish_read(raw_path, begun, data) if begun is not None else None  # the bytes analysed
-    analysis = analyse_source(data, display, config, with_references=with_references)
+    with processing(display):  # a bug names the file and ends the run as an internal error
+        analysis = analyse_source(data, display, config, with_references=with_references)
     return raw_path, analysis, None, snapshot
 
 
@@ -57,7 +60,7 @@ def run_files(
     tasks: list[_Task] = []
     for path in files:  # looked up in the parent: a warm run starts no worker at all
         display = display_path(path)
-        hit = cache.lookup(path, display, Path.read_bytes) if cache is not None else None
+        hit = cache.lookup(path, display, read_regular_file) if cache is not None else None
         if hit is not None:
             yield FileOutcome(path, hit)
         else:
