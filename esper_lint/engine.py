@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from esper_lint import catalog
 from esper_lint.analysis.forms import MARKER_BYTES
 from esper_lint.fast.precheck import bytes_may_reference
 from esper_lint.model import Analysis, Finding, ReferenceRecord
@@ -267,6 +266,8 @@ _knowledge: dict[str | None, TorchKnowledge] = {}
 
 def knowledge_for(config: Config) -> TorchKnowledge | None:
     """One index-backed helper per supported range; None when the index rules are all disabled."""
+    from esper_lint import catalog
+
     if not any(config.enabled(code) for code in catalog.index_codes()):
         return None
     if config.torch_versions not in _knowledge:
@@ -277,6 +278,8 @@ def knowledge_for(config: Config) -> TorchKnowledge | None:
 
 
 def _message(verdict: Verdict) -> str:
+    from esper_lint import catalog
+
     return catalog.message(verdict.code, name=verdict.name, details=verdict.details)
 
 

@@ -18,23 +18,47 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
-from esper_lint import __version__, catalog
+from esper_lint import __version__
 from esper_lint.config import Config, ConfigError, load_config
 from esper_lint.frontends.discovery import declarations_display, discover, display_path
 from esper_lint.frontends.errors import InternalError, Stopped, describe
 from esper_lint.frontends.output import REPORTERS
 from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
 from esper_lint.model import Finding, ReferenceRecord
-from esper_lint.verify import verify_paths
-from esper_lint.verify.installed import TorchNotInstalled
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143: the shell's convention
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, told the terminal's width: its own asks `shutil`, whose import
+    (with bz2, lzma and fnmatch) costs a start-up more than all the parsing it does."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width)
+
+
+def _terminal_columns() -> int:
+    """`shutil.get_terminal_size().columns`, without importing shutil."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80 if sys.__stdout__ is not None else 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:  # argparse's own exit code for usage errors is 2 as well
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"esper-lint: error: {message}\n")
@@ -58,12 +82,19 @@ def _positive(value: str) -> int:
     return number
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; given a `command`, only that subcommand's parser (a run builds its own)."""
     parser = _Parser(prog="esper-lint", description="Lint private PyTorch API use against the documented-fallback contract.")
     parser.add_argument("--version", action="version", version=f"esper-lint {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+    for name, add in _COMMANDS.items():
+        if command in (None, name):
+            add(commands)
+    return parser
 
+
+def _add_check(commands: Any) -> None:
     check = commands.add_parser("check", help="lint Python files for private torch API use")
     check.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
     check.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
@@ -85,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     check.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
 
+
+def _add_verify(commands: Any) -> None:
     verify = commands.add_parser(
         "verify", help="prove the private torch names in use exist in the installed torch (ESP203)"
     )
@@ -96,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
     verify.set_defaults(select=None, ignore=None, exit_zero=False)
 
+
+def _add_inventory(commands: Any) -> None:
     inventory = commands.add_parser("inventory", help="every private torch name in use, its uses and what the index knows")
     inventory.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
     inventory.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format (default: text)")
@@ -104,19 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
     inventory.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     inventory.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
 
+
+def _add_explain(commands: Any) -> None:
     explain = commands.add_parser("explain", help="what the torch index knows about a name (releases, replacement)")
     explain.add_argument("name", help="a dotted torch name, e.g. torch._foreach_norm")
     explain.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
 
+
+def _add_rule(commands: Any) -> None:
     rule = commands.add_parser("rule", help="print the documentation of a rule, or the table of all codes")
     rule.add_argument("code", nargs="?", help="e.g. ESP101")
     rule.add_argument("--table", action="store_true", help="print the README's markdown table of codes, made from rules/")
-    return parser
+
+
+_COMMANDS = {"check": _add_check, "verify": _add_verify, "inventory": _add_inventory, "explain": _add_explain, "rule": _add_rule}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_output()
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(arguments[0] if arguments and arguments[0] in _COMMANDS else None).parse_args(arguments)
     with _sigterm_stops_the_run():
         try:
             return _run(args)
@@ -184,9 +226,6 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "rule":
             return _rule(args.code, table=args.table)
     except ConfigError as exc:
-        print(f"esper-lint: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except TorchNotInstalled as exc:
         print(f"esper-lint: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_ERROR
@@ -304,9 +343,16 @@ def _report(args: argparse.Namespace, findings: list[Finding], errors: list[str]
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from esper_lint.verify import verify_paths
+    from esper_lint.verify.installed import TorchNotInstalled
+
     paths: list[Path] = args.paths or [Path(".")]
     config = load_config(paths, args.config)
-    result = verify_paths(paths, config, jobs=args.jobs, cache_dir=_cache_dir(args, config))
+    try:
+        result = verify_paths(paths, config, jobs=args.jobs, cache_dir=_cache_dir(args, config))
+    except TorchNotInstalled as exc:
+        print(f"esper-lint: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     if args.format == "text":
         checked = f"{result.checked_names} private torch name(s) checked against torch {result.torch_version}"
         print(f"esper-lint verify: {checked}", file=sys.stderr)
@@ -351,6 +397,8 @@ def _explain(name: str, output_format: str) -> int:
 
 
 def _rule(code: str | None, *, table: bool = False) -> int:
+    from esper_lint import catalog
+
     if table == (code is not None):
         print("esper-lint: error: `rule` takes a code (e.g. ESP101) or --table", file=sys.stderr)
         return EXIT_ERROR

@@ -8,7 +8,7 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
-from esper_lint import __version__, catalog
+from esper_lint import __version__
 from esper_lint.model import Finding
 
 INFORMATION_URI = "https://github.com/esper-lint/esper-lint"
@@ -51,6 +51,8 @@ def _artifact_location(path: str) -> dict[str, str]:
 
 def sarif_report(findings: Sequence[Finding]) -> str:
     """SARIF 2.1.0, one run, rules described from rules/ (what code scanning UIs show)."""
+    from esper_lint import catalog
+
     rules = catalog.all_rules()
     rule_ids = list(rules)
     descriptors = [
