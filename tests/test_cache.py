@@ -29,6 +29,7 @@ from esper_lint.frontends.cache import (
     finish_read,
     shard_files,
 )
+from esper_lint.frontends.reading import read_regular_file
 from esper_lint.frontends.runner import FileOutcome, run_files
 from esper_lint.model import Analysis, Finding
 
@@ -41,10 +42,6 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def read_regular_file(path: Path) -> bytes:
-    return Path(path).read_bytes()
 
 
 def never_read(path: Path) -> bytes:
