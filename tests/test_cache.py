@@ -227,17 +227,45 @@ def test_the_key_holds_esper_lints_own_code_and_data(tmp_path: Path) -> None:
 
 
 def test_the_tool_fingerprint_holds_the_python_and_libcst_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    cache_module.tool_fingerprint.cache_clear()
+    cache_module._fingerprint.cache_clear()
     try:
         before = cache_module.tool_fingerprint()
-        cache_module.tool_fingerprint.cache_clear()
+        cache_module._fingerprint.cache_clear()
         monkeypatch.setattr(cache_module, "_libcst_version", lambda: b"__version__ = '0.0.1'")
         assert cache_module.tool_fingerprint() != before
-        cache_module.tool_fingerprint.cache_clear()
+        cache_module._fingerprint.cache_clear()
         monkeypatch.setattr(cache_module.sys, "version", sys.version + " (another build)")
         assert cache_module.tool_fingerprint() != before
     finally:
-        cache_module.tool_fingerprint.cache_clear()
+        cache_module._fingerprint.cache_clear()
+
+
+def test_the_tool_fingerprint_is_remembered_under_settled_stats_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The content hash is the key either way (a fresh install and the same install seconds later
+    share their cache); once every file is older than the racy window it is read from a memo."""
+    cache_module._fingerprint.cache_clear()
+    try:
+        fresh = cache_module._fingerprint(tmp_path / "cache" / "v2")
+        settle(monkeypatch)
+        cache_module._fingerprint.cache_clear()
+        settled = cache_module._fingerprint(tmp_path / "cache" / "v2")
+        assert settled.value == fresh.value and settled.stat_key is not None
+        config = Config(project_root=tmp_path)
+        fill(tmp_path, [write(tmp_path / "a.py", BAD)], config)
+        memo = tmp_path / "cache" / "v2" / f"tool-{settled.stat_key[:32]}"
+        assert memo.read_text() == settled.value
+        memo.write_text("f" * 64)  # what the memo says is what the next run uses: it is not recomputed
+        cache_module._fingerprint.cache_clear()
+        assert cache_module.tool_fingerprint(tmp_path / "cache" / "v2") == "f" * 64
+        monkeypatch.setattr(cache_module, "RACY_WINDOW_NS", 10**18)  # files "just written": the memo is not used
+        cache_module._fingerprint.cache_clear()
+        assert cache_module.tool_fingerprint(tmp_path / "cache" / "v2") == settled.value
+        memo.write_text("not a hash")
+        monkeypatch.setattr(cache_module, "RACY_WINDOW_NS", 0)
+        cache_module._fingerprint.cache_clear()
+        assert cache_module.tool_fingerprint(tmp_path / "cache" / "v2") == settled.value
+    finally:
+        cache_module._fingerprint.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------- hostile entries
@@ -361,7 +389,7 @@ def test_stale_temporary_files_and_old_run_keys_are_pruned(tmp_path: Path) -> No
     config = Config(project_root=tmp_path)
     target = write(tmp_path / "a.py", BAD)
     list(run_files([target], config, cache_dir=cache_dir))
-    keys = [path for path in layout.iterdir() if path.name != "tmp"]
+    keys = [path for path in layout.iterdir() if path.is_dir() and path.name != "tmp"]
     assert len(keys) == KEEP_RUN_KEYS
     assert ResultCache(cache_dir, config, with_references=False).folder in keys
     assert not (cache_dir / "v1").exists()

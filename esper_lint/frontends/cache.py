@@ -99,13 +99,61 @@ def digest(data: bytes) -> str:
 
 
 # ---------------------------------------------------------------------------------------- keys
-@lru_cache(maxsize=1)
-def tool_fingerprint() -> str:
-    """esper-lint's own code and data, with the libcst and Python versions.
+class ToolFingerprint(NamedTuple):
+    """esper-lint's own code and data by content, with the libcst and Python versions (`value`),
+    and the stat of all those files (`stat_key`, None while one of them is younger than the racy
+    window), under which the cache remembers `value`."""
 
-    Every file of the package and of `rules/` counts. By its stat where every one of them is older
-    than the racy window (the same argument as for linted files: no two contents of a file share a
-    stat that lies that far back), else by content; the two kinds of key never coincide."""
+    value: str
+    stat_key: str | None
+
+
+def tool_fingerprint(memo_folder: Path | None = None) -> str:
+    """The content hash of every file of the package and of `rules/`, with the libcst and Python
+    versions. Hashing 1.5 MB on every run would cost a single-file run milliseconds, so the hash
+    is remembered in `memo_folder` under the files' stats once every file is older than the racy
+    window: no two contents of a file share a stat that lies that far back (the argument made for
+    linted files). A younger file (an install or an edit seconds ago) is hashed every time."""
+    return _fingerprint(memo_folder).value
+
+
+@lru_cache(maxsize=8)
+def _fingerprint(memo_folder: Path | None) -> ToolFingerprint:
+    files = _package_files()
+    versions = f"{sys.version}\0{sys.implementation.cache_tag}\0".encode() + _libcst_version()
+    stamps = _new_hash()
+    stamps.update(versions)
+    settled_before = time.time_ns() - RACY_WINDOW_NS
+    settled = True
+    for relative, location in files:
+        try:
+            info = os.stat(location)
+        except OSError:
+            stamps.update(os.fsencode(relative) + b"\0-\0")
+            continue
+        settled = settled and max(info.st_mtime_ns, info.st_ctime_ns) <= settled_before
+        stamps.update(os.fsencode(relative) + f"\0{_stamp(info)}\0".encode())
+    stat_key = stamps.hexdigest() if settled else None
+    if stat_key is not None and memo_folder is not None:
+        remembered = _read_cache_file(memo_folder / f"tool-{stat_key[:32]}")
+        if remembered is not None and re.fullmatch(rb"[0-9a-f]{64}", remembered):
+            return ToolFingerprint(remembered.decode(), stat_key)
+    hashed = _new_hash()
+    hashed.update(versions)
+    for relative, location in files:
+        hashed.update(os.fsencode(relative) + b"\0")
+        try:
+            with open(location, "rb") as handle:
+                hashed.update(handle.read())
+        except OSError:
+            hashed.update(b"\xff unreadable")
+        hashed.update(b"\0")
+    return ToolFingerprint(hashed.hexdigest(), stat_key)
+
+
+@lru_cache(maxsize=1)
+def _package_files() -> list[tuple[str, str]]:
+    """(path relative to its root, path) of every file of the package and of rules/, sorted."""
     files: list[tuple[str, str]] = []
     package = Path(__file__).resolve().parent.parent
     roots = [package]
@@ -120,32 +168,7 @@ def tool_fingerprint() -> str:
                 for name in sorted(names)
                 if not name.endswith((".pyc", ".pyo"))
             )
-    hashed = _new_hash()
-    hashed.update(f"{sys.version}\0{sys.implementation.cache_tag}\0".encode())
-    hashed.update(_libcst_version())
-    stamps: list[str] = []
-    settled_before = time.time_ns() - RACY_WINDOW_NS
-    for relative, location in files:
-        try:
-            info = os.stat(location)
-        except OSError:
-            stamps.append(f"{relative}\0unreadable")
-            continue
-        if max(info.st_mtime_ns, info.st_ctime_ns) > settled_before:
-            break
-        stamps.append(f"{relative}\0{_stamp(info)}")
-    else:
-        hashed.update(("stat\0" + "\0".join(stamps)).encode("utf-8", "surrogateescape"))
-        return hashed.hexdigest()
-    hashed.update(b"content\0")
-    for relative, location in files:
-        hashed.update(os.fsencode(relative) + b"\0")
-        try:
-            with open(location, "rb") as handle:
-                hashed.update(handle.read())
-        except OSError:
-            hashed.update(b"\xff unreadable")
-    return hashed.hexdigest()
+    return files
 
 
 def _libcst_version() -> bytes:
@@ -325,12 +348,13 @@ class ResultCache:
     def __init__(self, directory: Path, config: Config, with_references: bool) -> None:
         self.directory = directory
         self.root = _resolved(str(config.project_root))
+        self.layout = directory / LAYOUT
+        self.tool = _fingerprint(self.layout)
         run_key = digest(
-            "\0".join((tool_fingerprint(), config.fingerprint(), str(with_references), self.root)).encode(
+            "\0".join((self.tool.value, config.fingerprint(), str(with_references), self.root)).encode(
                 "utf-8", "surrogateescape"
             )
         )
-        self.layout = directory / LAYOUT
         self.folder = self.layout / run_key[:32]
         self.trust_stat = os.environ.get(STAT_SHORTCUT_ENV, "1").strip() != "0"
         self._shards: dict[str, _Shard] = {}
@@ -407,13 +431,17 @@ class ResultCache:
     def flush(self) -> None:
         """Write the shards that changed, merged with what concurrent runs wrote meanwhile."""
         dirty = [shard for shard in self._shards.values() if shard.updates]
-        if not dirty:
+        memo = self.layout / f"tool-{self.tool.stat_key[:32]}" if self.tool.stat_key else None
+        remember = memo is not None and not memo.exists() and (bool(dirty) or self.layout.is_dir())
+        if not dirty and not remember:
             return
         try:
             new_run_key = self._prepare()
         except OSError:
             return  # a read-only or full disk only costs speed
         temporary = self.layout / "tmp"
+        if remember and memo is not None:
+            _write_atomically(memo, self.tool.value.encode(), temporary)
         for shard in dirty:
             merged = _load_entries(shard.path, shard.folder)
             try:
@@ -453,13 +481,19 @@ class ResultCache:
 
         shutil.rmtree(self.directory / "v1", ignore_errors=True)
         try:
-            keys = [entry for entry in os.scandir(self.layout) if entry.name != "tmp" and entry.is_dir(follow_symlinks=False)]
-            keys.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
+            entries = [entry for entry in os.scandir(self.layout) if entry.name != "tmp"]
+            keys = [entry for entry in entries if entry.is_dir(follow_symlinks=False)]
+            memos = [entry for entry in entries if entry.name.startswith("tool-") and entry.is_file(follow_symlinks=False)]
+            for group in (keys, memos):
+                group.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
         except OSError:
             return
         for entry in keys[KEEP_RUN_KEYS:]:
             if entry.path != os.fspath(self.folder):
                 shutil.rmtree(entry.path, ignore_errors=True)
+        for entry in memos[KEEP_RUN_KEYS:]:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def _write_atomically(target: Path, data: bytes, temporary_folder: Path) -> None:
