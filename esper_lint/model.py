@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -21,8 +21,14 @@ class Finding:
         return (self.path, self.line, self.column, self.code, self.message)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {key: data[key] for key in ("path", "line", "column", "code", "name", "message")}
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+            "name": self.name,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)

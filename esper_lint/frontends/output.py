@@ -19,7 +19,19 @@ def text_report(findings: Sequence[Finding]) -> str:
 
 
 def json_report(findings: Sequence[Finding]) -> str:
-    return json.dumps([f.to_json() for f in findings], indent=2, ensure_ascii=False) + "\n"
+    """`json.dumps([f.to_json() ...], indent=2, ensure_ascii=False)`, byte for byte, written directly:
+    with an indent, `json` falls back to its pure-Python encoder, which took most of a warm run's
+    time over torch's 21,541 findings."""
+    if not findings:
+        return "[]\n"
+    quote = json.encoder.encode_basestring  # the C encoder `json.dumps` itself uses for each string
+    items = [
+        f'  {{\n    "path": {quote(f.path)},\n    "line": {int(f.line)},\n    "column": {int(f.column)},\n'
+        f'    "code": {quote(f.code)},\n    "name": {"null" if f.name is None else quote(f.name)},\n'
+        f'    "message": {quote(f.message)}\n  }}'
+        for f in findings
+    ]
+    return "[\n" + ",\n".join(items) + "\n]\n"
 
 
 def _escape_data(value: str) -> str:
