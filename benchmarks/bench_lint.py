@@ -196,6 +196,11 @@ def run_corpus(name: str, files: list[Path], args: argparse.Namespace, tools: di
         cache = ["--cache-dir", str(work / "cache")]
         measure([*esper, *cache, *paths], work)  # fills the cache (not reported)
         record("esper-lint warm", [*esper, *cache, *paths])
+        if args.baseline_src:  # the same on an earlier checkout, with its own cache
+            before = {"PYTHONPATH": str(args.baseline_src)}
+            cache = ["--cache-dir", str(work / "cache-before")]
+            measure([*esper, *cache, *paths], work, before)
+            record("esper-lint warm [before]", [*esper, *cache, *paths], before)
     else:
         record("esper-lint cold", [*esper, *paths])
     # What a warm run cannot beat: start an interpreter and stat every file.
@@ -407,6 +412,7 @@ def report(results: dict) -> str:
         ("esper-lint warm / cold (downstream)", down, "esper-lint warm", "esper-lint cold"),
         ("esper-lint warm / stat floor (downstream)", down, "esper-lint warm", "stat floor"),
         ("esper-lint warm / stat floor (torch)", torch, "esper-lint warm", "stat floor"),
+        ("esper-lint warm [before] / stat floor (torch)", torch, "esper-lint warm [before]", "stat floor"),
         ("esper-lint warm / ruff (torch)", torch, "esper-lint warm", "ruff SLF001,PLC2701"),
     )
     if down or torch:
@@ -466,7 +472,7 @@ def main() -> int:
     parser.add_argument("--repeat-single", type=int, default=7, help="rounds of the single-file section; medians are reported")
     parser.add_argument(
         "--baseline-src", type=Path, default=None,
-        help="a checkout of an earlier esper-lint: its single-file rows run in the same rounds, marked [before]",
+        help="a checkout of an earlier esper-lint: its single-file rows run in the same rounds, and its warm run, marked [before]",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per fast tool; the median wall time is reported")
     parser.add_argument("--out", type=Path, default=ROOT / ".bench")
