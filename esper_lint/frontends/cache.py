@@ -257,58 +257,47 @@ _ENTRY_FIELDS = 10
 _CODE = re.compile(r"ESP\d{3}")
 
 
-def _whole(value: object) -> bool:
-    return type(value) is int
-
-
-def _text(value: object) -> bool:
-    return type(value) is str
-
-
-def _finding_row(row: object) -> bool:
-    return (
-        type(row) is list
-        and len(row) == 5
-        and _whole(row[0])
-        and _whole(row[1])
-        and row[0] >= 1
-        and row[1] >= 1
-        and _text(row[2])
-        and _CODE.fullmatch(row[2]) is not None
-        and _text(row[3])
-        and (row[4] is None or _text(row[4]))
-    )
-
-
-def _reference_row(row: object) -> bool:
-    return (
-        type(row) is list
-        and len(row) == 5
-        and _text(row[0])
-        and _whole(row[1])
-        and _whole(row[2])
-        and type(row[3]) is bool
-        and type(row[4]) is bool
-    )
-
-
-def _valid_entry(entry: object) -> list[Any] | None:
+def _valid_head(entry: object) -> list[Any] | None:
+    """The entry when its stat, read time, digest and flag have their types (its rows are checked
+    as they are turned into findings)."""
     if type(entry) is not list or len(entry) != _ENTRY_FIELDS:
         return None
-    if not all(_whole(value) for value in entry[:6]) or not _text(entry[6]) or type(entry[7]) is not bool:
-        return None
-    findings, references = entry[8], entry[9]
-    if type(findings) is not list or type(references) is not list:
-        return None
-    if not all(_finding_row(row) for row in findings) or not all(_reference_row(row) for row in references):
+    if not all(type(value) is int for value in entry[:6]) or type(entry[6]) is not str or type(entry[7]) is not bool:
         return None
     return entry
 
 
-def _analysis(entry: list[Any], display: str) -> Analysis:
+def _analysis(entry: list[Any], display: str) -> Analysis | None:
+    """The entry's result, or None when a row has the wrong shape (null rows once printed
+    `a.py:None:None: None None`)."""
+    findings, references = entry[8], entry[9]
+    if type(findings) is not list or type(references) is not list:
+        return None
     analysis = Analysis(display, parsed=entry[7])
-    analysis.findings = [Finding(display, *row) for row in entry[8]]
-    analysis.references = [ReferenceRecord(*row) for row in entry[9]]
+    code_shape = _CODE.fullmatch
+    for row in findings:
+        if type(row) is not list or len(row) != 5:
+            return None
+        line, column, code, message, name = row
+        if not (
+            type(line) is int
+            and type(column) is int
+            and line >= 1
+            and column >= 1
+            and type(code) is str
+            and type(message) is str
+            and (name is None or type(name) is str)
+            and code_shape(code) is not None
+        ):
+            return None
+        analysis.findings.append(Finding(display, line, column, code, message, name))
+    for row in references:
+        if type(row) is not list or len(row) != 5:
+            return None
+        name, line, column, documented, typing_only = row
+        if not (type(name) is str and type(line) is int and type(column) is int and type(documented) is bool and type(typing_only) is bool):
+            return None
+        analysis.references.append(ReferenceRecord(name, line, column, documented, typing_only))
     return analysis
 
 
@@ -374,7 +363,7 @@ class ResultCache:
         if not stat.S_ISREG(info.st_mode):
             return None
         shard, key = self._place(path, display, linked)
-        entry = _valid_entry(shard.entries.get(key))
+        entry = _valid_head(shard.entries.get(key))
         if entry is None:
             return None
         stamp = _stamp(info)
@@ -390,8 +379,10 @@ class ResultCache:
         snapshot = finish_read(path, begun, data)
         if snapshot is None or snapshot.digest != entry[6]:
             return None
-        shard.updates[key] = [*snapshot.stamp, snapshot.read_ns, *entry[6:]]  # stamped anew: a later stat can vouch
-        return _analysis(entry, display)
+        analysis = _analysis(entry, display)
+        if analysis is not None:
+            shard.updates[key] = [*snapshot.stamp, snapshot.read_ns, *entry[6:]]  # stamped anew: a later stat can vouch
+        return analysis
 
     def record(self, path: Path, display: str, snapshot: Snapshot | None, analysis: Analysis) -> None:
         """Remember `analysis` as the result of the bytes `snapshot` describes (written by `flush`)."""
