@@ -30,7 +30,18 @@ from esper_lint import catalog
 from esper_lint.fast.big_stack import BigStackRunner
 from esper_lint.model import Finding
 
-__all__ = ["Guarded", "Parsed", "guard", "on_big_stack", "parse", "parse_fragment", "unanalysable"]
+__all__ = [
+    "MAX_FRAGMENT_LENGTH",
+    "MAX_SOURCE_BYTES",
+    "Guarded",
+    "Parsed",
+    "guard",
+    "on_big_stack",
+    "parse",
+    "parse_fragment",
+    "too_large",
+    "unanalysable",
+]
 
 _T = TypeVar("_T")
 _BIG_STACK = 512 * 1024 * 1024
@@ -41,8 +52,9 @@ _NESTING_MESSAGES = ("too many nested parentheses", "too many levels of indentat
 
 @dataclass(frozen=True)
 class Guarded:
-    """CPython's reading of a file: its tree, or the ESP001 finding for code too deep to parse, or
-    neither (a syntax error, which libcst then parses and words)."""
+    """CPython's reading of a file: its tree, or the ESP001 finding that says why there is none
+    (a syntax error, code nested too deeply, a file too large or not UTF-8). `Guarded(None, None)`
+    stands for a guard already passed (the engine's, before it parses the reduced text)."""
 
     tree: ast.Module | None
     failure: Finding | None
@@ -57,8 +69,36 @@ class Parsed:
     text: bytes | str = b""  # what libcst parsed: the source, or the reduced text standing for it
 
 
+# The largest file analysed. Memory grows with the file: CPython's tree and libcst's together take
+# about 130 bytes per byte of ordinary code (a 10 MB file: 1.3 GB), and a 50 MB file took 6.7 GB.
+# A larger file gets ESP001, whichever door it came through (check, --fix, verify, flake8).
+MAX_SOURCE_BYTES = 16 * 1024 * 1024
+
+# Python reads neither UTF-16 nor UTF-32 source: such a file gets ESP001 rather than being skipped
+# by the byte pre-check, which cannot see `torch` spelt in two or four bytes a letter.
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def too_large(size: int) -> bool:
+    """Whether a file of `size` bytes is beyond what esper-lint analyses."""
+    return size > MAX_SOURCE_BYTES
+
+
 def guard(source: bytes | str, path: str) -> Guarded:
-    """CPython's parse of `source`: the check that keeps libcst from input that would crash it."""
+    """CPython's parse of `source`: the check that keeps libcst from input that would crash it.
+
+    Whatever CPython refuses gets ESP001 in CPython's words, and libcst never reads it: libcst
+    parses some syntax that this Python does not (PEP 695 on 3.11), and without CPython's reading
+    nothing would bound its nesting (30,000 nested lambdas after a `type X = ...` line took 23 GB)."""
+    raw = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
+    refused = _refused_unread(raw, path)
+    if refused is not None:
+        return Guarded(None, refused)
     try:
         with warnings.catch_warnings():  # invalid escapes and the like are not ours to report
             warnings.simplefilter("ignore")
@@ -67,11 +107,69 @@ def guard(source: bytes | str, path: str) -> Guarded:
     except SyntaxError as exc:
         if exc.lineno and any(text in str(exc.msg) for text in _NESTING_MESSAGES):
             return Guarded(None, unanalysable(path, exc.lineno, exc.offset or 1, f"syntax error: {exc.msg}"))
+        return Guarded(None, _refusal(path, raw, exc))
     except (RecursionError, MemoryError):
         return Guarded(None, unanalysable(path, 1, 1, "the code is nested too deeply to parse"))
-    except ValueError:
-        pass  # e.g. NUL bytes on older Pythons: libcst reports it
-    return Guarded(None, None)
+    except ValueError as exc:  # NUL bytes on older Pythons
+        return Guarded(None, _refusal(path, raw, exc))
+
+
+def _refused_unread(raw: bytes, path: str) -> Finding | None:
+    """ESP001 for a file not worth handing to any parser: too large, or UTF-16/32."""
+    if too_large(len(raw)):
+        size, limit = _size(len(raw)), _size(MAX_SOURCE_BYTES)
+        return unanalysable(path, 1, 1, f"the file is too large to analyse ({size}; the limit is {limit})")
+    for bom, encoding in _WIDE_BOMS:
+        if raw.startswith(bom):
+            return unanalysable(path, 1, 1, f"cannot decode the file: {encoding} is not supported (Python source is UTF-8)")
+    return None
+
+
+def _size(count: int) -> str:
+    megabytes = count / (1024 * 1024)
+    return f"{megabytes:.3g} MB" if megabytes >= 1 else f"{count:,} bytes"
+
+
+# A line that opens PEP 695 syntax (Python 3.12): type parameters or a `type` statement.
+_PEP_695 = re.compile(r"^\s*(?:type\s+\w+\s*[\[=]|(?:async\s+)?def\s+\w+\s*\[|class\s+\w+\s*\[)")
+
+
+def _refusal(path: str, raw: bytes, exc: SyntaxError | ValueError) -> Finding:
+    """ESP001 for a file CPython refuses, worded as CPython words it."""
+    message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    nul = raw.find(b"\0")
+    if nul >= 0 and "null bytes" in message:  # CPython gives no position for NUL bytes: point at the first one
+        line = len(_LINE_BREAK.findall(raw, 0, nul)) + 1
+        column = nul - max(raw.rfind(b"\n", 0, nul), raw.rfind(b"\r", 0, nul))
+        return unanalysable(path, line, column, f"syntax error: {message}")
+    undecodable = _decode_failure(path, raw)
+    if undecodable is not None:
+        return undecodable
+    line = exc.lineno if isinstance(exc, SyntaxError) and exc.lineno else 1
+    column = exc.offset if isinstance(exc, SyntaxError) and exc.offset and exc.offset > 0 else 1
+    text = exc.text if isinstance(exc, SyntaxError) else None
+    if sys.version_info < (3, 12) and text and _PEP_695.match(text):
+        message += f" (type parameters and `type` statements need Python 3.12; this is {sys.version_info[0]}.{sys.version_info[1]})"
+    return unanalysable(path, line, column, f"syntax error: {message}")
+
+
+def _decode_failure(path: str, raw: bytes) -> Finding | None:
+    """ESP001 where the bytes do not decode in the file's declared (or default UTF-8) encoding."""
+    import io
+    import tokenize
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    except SyntaxError as exc:  # an unknown or contradictory encoding declaration
+        return unanalysable(path, exc.lineno or 1, 1, f"syntax error: {exc.msg}")
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return unanalysable(path, line, 1, f"cannot decode the file: {exc.reason} ({exc.encoding})")
+    except LookupError:
+        return unanalysable(path, 1, 1, f"cannot decode the file: unknown encoding {encoding}")
+    return None
 
 
 def parse(
@@ -106,9 +204,18 @@ def _parse_on_big_stack(source: bytes | str, raw: bytes, path: str, reduced: byt
 
 
 
+# The longest snippet `parse_fragment` reads. A fallback is a line or a few; libcst's parse time
+# grows faster than linearly on long chains (`1+1+...` of 20 KB took a minute), so longer text is
+# reported as too long (ESP102) rather than parsed.
+MAX_FRAGMENT_LENGTH = 2000
+
+
 def parse_fragment(code: str, *, expression: bool = False) -> cst.Module | cst.BaseExpression | None:
     """A snippet (fallback code in a comment or declaration, a string annotation) parsed through
-    the same guard: its tree, or None when it is not valid Python or is nested too deeply."""
+    the same guard: its tree, or None when it is not valid Python, is nested too deeply, or is
+    longer than MAX_FRAGMENT_LENGTH characters."""
+    if len(code) > MAX_FRAGMENT_LENGTH:
+        return None
     text = code if expression else code + "\n"
     mode = "eval" if expression else "exec"
     try:

@@ -271,7 +271,26 @@ ADVERSARIAL = [
     ),
     "import torch\n# Private API, since PyTorch 1.11; fallback: pass\ndef unrelated():\n    return 1\n",
     "import torch\nclass A(torch.nn.Module):\n    # Private API, since PyTorch 2.0; fallback: pass\n    x = 1\n    y = torch._h\n",
+    # found by the fuzz suite: a statement whose logical line goes on past it
+    "# Private API, since PyTorch 1.11; fallback: [g.norm() for g in gs]\n\x0cpass\\\n;\r\n",
+    "import torch\n# Private API, since PyTorch 1.11\nx = 1\\\n;\ny = torch._i\n",
 ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        b"# Private API, since PyTorch 1.11; fallback: [g.norm() for g in gs]\n\x0cpass\\\n;\r\n",
+        b"# Private API, since PyTorch 1.11\nx = 1 ; \\\n\n",
+        b"# Private API, since PyTorch 1.11\nif x:\n    y = (1,\n 2)\\\n;\nz = 1\n",
+    ],
+)
+def test_a_statement_continued_past_its_end_keeps_its_continuation(source: bytes) -> None:
+    """`pass \\` then `;` on the next line is one logical line: replacing the statement dropped the
+    backslash, the reduced text no longer parsed, and the engine fell back to the whole file."""
+    reduction = reduce_source(source, ast.parse(source), CONFIG.roots)
+    cst.parse_module(reduction.source)
+    assert len(reduction.source.splitlines()) == len(source.splitlines())
 
 
 @pytest.mark.parametrize("source", ADVERSARIAL)

@@ -18,7 +18,7 @@ from functools import lru_cache
 import libcst as cst
 
 from esper_lint.analysis.forms import MARKER
-from esper_lint.parsing import parse_fragment
+from esper_lint.parsing import MAX_FRAGMENT_LENGTH, parse_fragment
 
 _TORCH_NAMES = ("pytorch", "torch")
 _VERSION = re.compile(r"v?(\d+\.\d+(?:\.\d+)?)")
@@ -105,6 +105,7 @@ def _read_version(block: DocumentationBlock, roots: tuple[str, ...] = ("torch",)
         block.problems.append(f"no version: say 'since {shown} X.Y' (the first release with this API)")
     else:
         found = first_token or "nothing"
+        found = found if len(found) <= 40 else found[:37] + "..."
         block.problems.append(f"malformed version: 'since {shown}' is followed by {found!r}, expected X.Y or X.Y.Z")
 
 
@@ -123,6 +124,9 @@ def _read_fallback(block: DocumentationBlock, find_private: PrivateFinder) -> No
     if not candidates[0].strip():
         block.problems.append("empty fallback: write the fallback code after 'fallback:' or on the comment lines below it")
         return
+    if len(candidates[0]) > MAX_FRAGMENT_LENGTH:
+        block.problems.append(too_long(candidates[0]))
+        return
     for code in candidates:
         module = parse_fragment(code)
         if not isinstance(module, cst.Module):
@@ -133,17 +137,27 @@ def _read_fallback(block: DocumentationBlock, find_private: PrivateFinder) -> No
             names = ", ".join(f"`{name}`" for name in dict.fromkeys(private))
             block.problems.append(f"the fallback itself uses a private API: {names}")
         return
-    block.problems.append(f"the fallback `{_shorten(candidates[0])}` does not parse as Python ({_syntax_reason(candidates[0])})")
+    block.problems.append(f"the fallback `{_shorten(candidates[0])}` does not parse as Python ({syntax_reason(candidates[0])})")
 
 
-def _syntax_reason(code: str) -> str:
+def too_long(code: str) -> str:
+    """The problem of a fallback too long to check."""
+    return (
+        f"the fallback `{_shorten(code)}` is too long to check ({len(code):,} characters, at most "
+        f"{MAX_FRAGMENT_LENGTH:,}): put the code in a function and name it"
+    )
+
+
+def syntax_reason(code: str) -> str:
     """A short reason in CPython's words; libcst's parser messages list every expected token."""
+    if len(code) > MAX_FRAGMENT_LENGTH:
+        return "too long to check"
     try:
         compile(code + "\n", "<fallback>", "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
     except SyntaxError as exc:
         return exc.msg
-    except (ValueError, RecursionError) as exc:
-        return str(exc)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return str(exc) or "nested too deeply"
     return "libcst cannot parse it"
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import libcst as cst
 
 from esper_lint import catalog
-from esper_lint.analysis.contract import _syntax_reason
+from esper_lint.analysis.contract import syntax_reason, too_long
 from esper_lint.analysis.judge import private_names_in
 from esper_lint.model import Finding
 from esper_lint.names import covers
-from esper_lint.parsing import parse_fragment
+from esper_lint.parsing import MAX_FRAGMENT_LENGTH, parse_fragment
 
 _VERSION = re.compile(r"v?\d+\.\d+(?:\.\d+)?")
 
@@ -45,10 +45,12 @@ def declaration_problems(name: str, entry: Mapping[str, str], roots: Iterable[st
     fallback = entry.get("fallback", "").strip()
     if not fallback:
         problems.append("no `fallback` code")
+    elif len(fallback) > MAX_FRAGMENT_LENGTH:
+        problems.append(too_long(fallback))
     else:
         module = parse_fragment(fallback)
         if not isinstance(module, cst.Module):
-            problems.append(f"the fallback does not parse as Python ({_syntax_reason(fallback)})")
+            problems.append(f"the fallback does not parse as Python ({syntax_reason(fallback)})")
         else:
             private = list(dict.fromkeys(private_names_in(module, None, tuple(roots))))
             if private:

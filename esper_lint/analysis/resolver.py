@@ -17,6 +17,7 @@ every node it passes, which costs more than the parse itself on large files.
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -107,11 +108,18 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 
 def dotted_name(node: cst.BaseExpression) -> str | None:
     if isinstance(node, cst.Name):
-        return node.value
+        return identifier(node)
     if isinstance(node, cst.Attribute):
         base = dotted_name(node.value)
-        return None if base is None else f"{base}.{node.attr.value}"
+        return None if base is None else f"{base}.{identifier(node.attr)}"
     return None
+
+
+def identifier(name: cst.Name) -> str:
+    """The name as Python reads it: NFKC-normalised (PEP 3131), so `torch` in mathematical bold
+    letters (U+1D42D...) is `torch`."""
+    value = name.value
+    return value if value.isascii() else unicodedata.normalize("NFKC", value)
 
 
 def leftmost(node: cst.CSTNode) -> cst.CSTNode:
@@ -250,8 +258,8 @@ def _collect_comments(current: cst.CSTNode, found: list[cst.Comment], *, top: bo
 
 def _is_type_checking_test(test: cst.BaseExpression) -> bool:
     if isinstance(test, cst.Name):
-        return test.value == "TYPE_CHECKING"
-    return isinstance(test, cst.Attribute) and test.attr.value == "TYPE_CHECKING"
+        return identifier(test) == "TYPE_CHECKING"
+    return isinstance(test, cst.Attribute) and identifier(test.attr) == "TYPE_CHECKING"
 
 
 def _string_value(node: cst.CSTNode) -> str | None:
@@ -324,7 +332,7 @@ class ReferenceCollector:
         current: cst.CSTNode = node
         while True:
             if isinstance(current, cst.Attribute):
-                written.append(current.attr.value)
+                written.append(identifier(current.attr))
                 current = current.value
             elif isinstance(current, cst.Call):
                 literal = self._getattr_literal(current)
@@ -333,7 +341,7 @@ class ReferenceCollector:
                 written.append(literal)
                 current = current.args[0].value
             elif isinstance(current, cst.Name):
-                base = self._lookup(current.value)
+                base = self._lookup(identifier(current))
                 if base is None:
                     return None
                 written.reverse()
@@ -342,7 +350,7 @@ class ReferenceCollector:
                 return None
 
     def _getattr_literal(self, call: cst.Call) -> str | None:
-        if not (isinstance(call.func, cst.Name) and call.func.value == STRING_USE):
+        if not (isinstance(call.func, cst.Name) and identifier(call.func) == STRING_USE):
             return None
         args = call.args
         if len(args) not in (2, 3) or any(arg.keyword is not None or arg.star for arg in args):
@@ -451,18 +459,32 @@ class ReferenceCollector:
         elif isinstance(node, (cst.Global, cst.Nonlocal)):
             for item in node.names:
                 if isinstance(node, cst.Global):
-                    self._scope.global_names.add(item.name.value)
+                    self._scope.global_names.add(identifier(item.name))
                 else:
-                    self._scope.bindings.pop(item.name.value, None)
+                    self._scope.bindings.pop(identifier(item.name), None)
         elif isinstance(node, cst.Del):
             self._del(node.target)
+        elif isinstance(node, cst.TypeAlias):  # `type A[T: torch._X] = torch._Y` (PEP 695)
+            self._type_parameters(node.type_parameters)
+            self._expr(node.value)
+            self._target(node.name, None)
         else:
             for child in _children(node, _code_fields(type(node))):
                 self._expr(child)
 
+    def _type_parameters(self, parameters: cst.TypeParameters | None) -> None:
+        """PEP 695 type parameters: a bound, constraints or a default are read as annotations are."""
+        if parameters is None:
+            return
+        for parameter in parameters.params:
+            bound = getattr(parameter.param, "bound", None)
+            for expression in (bound, getattr(parameter, "default", None)):
+                if expression is not None:
+                    self._annotation(expression, local=False)
+
     def _del(self, target: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
-            self._scope.bind(target.value, None)
+            self._scope.bind(identifier(target), None)
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
                 self._del(element.value)
@@ -476,7 +498,7 @@ class ReferenceCollector:
                 continue
             relevant = self._relevant(dotted)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self._scope.bind(alias.asname.name.value, dotted if relevant else None)
+                self._scope.bind(identifier(alias.asname.name), dotted if relevant else None)
             else:
                 first = dotted.split(".", 1)[0]
                 self._scope.bind(first, first if self._relevant(first) else None)
@@ -491,11 +513,11 @@ class ReferenceCollector:
                 self._record(module, leftmost(node.module) if node.module is not None else node.names)
             return
         for alias in node.names:
-            imported = alias.name.value if isinstance(alias.name, cst.Name) else dotted_name(alias.name)
+            imported = identifier(alias.name) if isinstance(alias.name, cst.Name) else dotted_name(alias.name)
             if imported is None:
                 continue
             asname = alias.asname.name if alias.asname is not None else None
-            local = asname.value if isinstance(asname, cst.Name) else imported.split(".")[0]
+            local = identifier(asname) if isinstance(asname, cst.Name) else imported.split(".")[0]
             if not relevant or module is None:
                 self._scope.bind(local, None)
                 continue
@@ -515,8 +537,9 @@ class ReferenceCollector:
                 self._annotation(param.annotation.annotation, local=False)
         if node.returns is not None:
             self._annotation(node.returns.annotation, local=False)
-        self._scope.bind(node.name.value, None)
-        self._defer_body(node.body, key, [param.name.value for param in all_params])
+        self._type_parameters(getattr(node, "type_parameters", None))
+        self._scope.bind(identifier(node.name), None)
+        self._defer_body(node.body, key, [identifier(param.name) for param in all_params])
 
     def _defer_body(self, body: cst.BaseSuite, key: tuple[int, ...], params: list[str]) -> None:
         parent = self._scope.enclosing_for_functions()
@@ -541,6 +564,7 @@ class ReferenceCollector:
     def _class(self, node: cst.ClassDef, key: tuple[int, ...]) -> None:
         for decorator in node.decorators:
             self._expr(decorator.decorator)
+        self._type_parameters(getattr(node, "type_parameters", None))
         for arg in (*node.bases, *node.keywords):
             self._expr(arg.value)
         saved = (self._scope, self._doc_scope)
@@ -548,7 +572,7 @@ class ReferenceCollector:
         self._doc_scope = (*self._doc_scope, self._allocate_scope_id())
         self._suite(node.body, (*key, 0))
         self._scope, self._doc_scope = saved
-        self._scope.bind(node.name.value, None)
+        self._scope.bind(identifier(node.name), None)
 
     def _if(self, node: cst.If, key: tuple[int, ...]) -> None:
         self._expr(node.test)
@@ -585,7 +609,7 @@ class ReferenceCollector:
         self._scope.merge(before)
 
     def _hasattr_guard(self, test: cst.BaseExpression) -> str | None:
-        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == STRING_GUARD):
+        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and identifier(test.func) == STRING_GUARD):
             return None
         if len(test.args) != 2:
             return None
@@ -647,7 +671,7 @@ class ReferenceCollector:
     # ----------------------------------------------------------------- binding targets
     def _target(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
         if isinstance(target, cst.Name):
-            self._scope.bind(target.value, None if value is None else self._resolve_value(value))
+            self._scope.bind(identifier(target), None if value is None else self._resolve_value(value))
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = target.elements
             values: Sequence[cst.BaseElement] | None = None
@@ -737,7 +761,7 @@ class ReferenceCollector:
 
     def _special_call(self, node: cst.Call) -> bool:
         func = node.func
-        if isinstance(func, cst.Name) and func.value == STRING_GUARD and len(node.args) == 2:
+        if isinstance(func, cst.Name) and identifier(func) == STRING_GUARD and len(node.args) == 2:
             # A guard, not a use: `hasattr(torch, "_x")` reports nothing, but its object may.
             self._expr(node.args[0].value)
             return True
@@ -751,7 +775,7 @@ class ReferenceCollector:
         saved = self._scope
         self._scope = Scope("function", saved.enclosing_for_functions())
         for param in all_params:
-            self._scope.bind(param.name.value, None)
+            self._scope.bind(identifier(param.name), None)
         self._expr(node.body)
         self._scope = saved
 
@@ -785,7 +809,13 @@ def _catches_missing_api(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> 
         return True
     options = [element.value for element in caught.elements] if isinstance(caught, cst.Tuple) else [caught]
     for option in options:
-        name = option.value if isinstance(option, cst.Name) else option.attr.value if isinstance(option, cst.Attribute) else None
+        name = (
+            identifier(option)
+            if isinstance(option, cst.Name)
+            else identifier(option.attr)
+            if isinstance(option, cst.Attribute)
+            else None
+        )
         if name in FALLBACK_ERRORS:
             return True
     return False
@@ -793,7 +823,7 @@ def _catches_missing_api(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> 
 
 def _names_bound_by(statement: cst.BaseStatement) -> set[str]:
     if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-        return {statement.name.value}
+        return {identifier(statement.name)}
     names: set[str] = set()
     if not isinstance(statement, cst.SimpleStatementLine):
         return names
@@ -801,7 +831,7 @@ def _names_bound_by(statement: cst.BaseStatement) -> set[str]:
         if isinstance(small, cst.Import):
             for alias in small.names:
                 if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    names.add(alias.asname.name.value)
+                    names.add(identifier(alias.asname.name))
                 else:
                     dotted = dotted_name(alias.name)
                     if dotted:
@@ -809,9 +839,9 @@ def _names_bound_by(statement: cst.BaseStatement) -> set[str]:
         elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
             for alias in small.names:
                 if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    names.add(alias.asname.name.value)
+                    names.add(identifier(alias.asname.name))
                 elif isinstance(alias.name, cst.Name):
-                    names.add(alias.name.value)
+                    names.add(identifier(alias.name))
         elif isinstance(small, cst.Assign):
             for target in small.targets:
                 names.update(_target_names(target.target))
@@ -822,7 +852,7 @@ def _names_bound_by(statement: cst.BaseStatement) -> set[str]:
 
 def _target_names(target: cst.BaseExpression) -> set[str]:
     if isinstance(target, cst.Name):
-        return {target.value}
+        return {identifier(target)}
     if isinstance(target, (cst.Tuple, cst.List)):
         return set().union(*(_target_names(element.value) for element in target.elements))
     return set()
@@ -862,9 +892,9 @@ def _imports_future_annotations(module: cst.Module) -> bool:
             if (
                 isinstance(small, cst.ImportFrom)
                 and isinstance(small.module, cst.Name)
-                and small.module.value == "__future__"
+                and identifier(small.module) == "__future__"
                 and not isinstance(small.names, cst.ImportStar)
-                and any(isinstance(a.name, cst.Name) and a.name.value == "annotations" for a in small.names)
+                and any(isinstance(a.name, cst.Name) and identifier(a.name) == "annotations" for a in small.names)
             ):
                 return True
     return False

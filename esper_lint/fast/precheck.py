@@ -7,7 +7,9 @@ the file (an import of it, or the bare name) and a private component written som
     separated by whitespace, line continuations or comments inside brackets;
   * as an imported name (`from torch import _x`, also inside parentheses);
   * as a `getattr` string literal (`getattr(torch, "_x")`).
-Anything that looks like one of these passes, so the test can only err towards parsing.
+Anything that looks like one of these passes, so the test can only err towards parsing. Python
+reads identifiers in NFKC form (`torch` in mathematical bold letters is `torch`), so a file with non-ASCII bytes is tested again
+in that form, and one that is not UTF-8 is always parsed.
 `self._x` alone never passes: the resolver never treats `self` as a torch name.
 
 Library code is full of `obj._x` unrelated to torch, so a file that passes those byte tests but
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import re
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -30,6 +33,7 @@ _IMPORT = re.compile(rb"\bimport\b")
 _UNDERSCORE_WORD = re.compile(rb"(?<![\w.])_")
 _QUOTED_UNDERSCORE = re.compile(rb"['\"]_")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.M)
 
 
 @lru_cache(maxsize=32)
@@ -67,6 +71,24 @@ def may_report(source: bytes, roots: Sequence[str], *, use_ast: bool = True) -> 
 
 def bytes_may_reference(source: bytes, roots: Sequence[str]) -> bool:
     """The byte stage alone: False only when no private reference can be written in `source`."""
+    if _ascii_may_reference(source, roots):
+        return True
+    if source.isascii():
+        return False
+    # Python reads identifiers in NFKC form: mathematical bold `torch` (U+1D42D...) is `torch`. The
+    # same tests on the normalised text; a file that is not UTF-8 (a UTF-16 one, a coding cookie) is
+    # parsed, whatever it holds, and the parser says what it makes of it.
+    try:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    cookie = _CODING.search(b"\n".join(source.splitlines()[:2]))
+    if cookie is not None and cookie.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return True
+    return _ascii_may_reference(unicodedata.normalize("NFKC", text).encode("utf-8", "surrogatepass"), roots)
+
+
+def _ascii_may_reference(source: bytes, roots: Sequence[str]) -> bool:
     if not _root_pattern(tuple(roots)).search(source):
         return False
     return _has_private_attribute(source) or _has_private_import(source) or _has_getattr_string(source)

@@ -105,8 +105,12 @@ def _read(
 
 
 # Text that may put a private chain, a `getattr` string or a binding inside an expression: a line
-# without any of it needs no expression walk, only its statement's own binding targets.
-_HOT = re.compile(PRIVATE_AFTER_DOT_SOURCE + rb"|" + STRING_USE_BYTES + rb"|\blambda\b|\bfor\b|:=|\bcase\b")
+# without any of it needs no expression walk, only its statement's own binding targets. Any
+# non-ASCII byte counts: Python reads identifiers in NFKC form (`getattr` in mathematical bold
+# letters is `getattr`).
+_HOT = re.compile(
+    PRIVATE_AFTER_DOT_SOURCE + rb"|" + STRING_USE_BYTES + rb"|\blambda\b|\bfor\b|:=|\bcase\b|[\x80-\xff]+"
+)
 
 
 def _hot_line_counts(text: bytes, starts: list[int]) -> list[int]:
@@ -349,7 +353,14 @@ class _Cutter:
             return False  # shares its line with a header (`if x: y`) or an `elif`
         if line[indent:].startswith(b"elif"):
             return False
+        if self._continues(last, node.end_col_offset):
+            return False  # `pass \` then `;` on the next line: the logical line goes on past the statement
         return not (statements[index].bodies and self._footer_may_follow(last, line[:indent]))
+
+    def _continues(self, last: int, end: int | None) -> bool:
+        """Whether line `last` ends, after the statement's end, in a backslash continuation."""
+        tail = self.lines[last - 1][end or 0 :].rstrip(b"\r\n").strip(b" \t\f")
+        return tail.endswith(b"\\") and not tail.startswith(b"#")
 
     def _footer_may_follow(self, last: int, indent: bytes) -> bool:
         """Whether libcst may give lines after a compound statement to the blocks it closes.

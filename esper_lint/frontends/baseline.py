@@ -18,6 +18,7 @@ from pathlib import Path
 
 from esper_lint import __version__
 from esper_lint.config import ConfigError
+from esper_lint.frontends.reading import MIB, read_regular_file
 from esper_lint.model import Finding
 
 FORMAT_VERSION = 1
@@ -79,19 +80,36 @@ def write_baseline(path: Path, findings: Sequence[Finding], real_paths: dict[str
     return len(entries)
 
 
+# About 150 bytes a finding: room for hundreds of thousands. A larger file, or anything but a
+# regular file (a FIFO, a link to /dev/zero), is refused unread.
+MAX_BASELINE_BYTES = 64 * MIB
+
+
 def load_baseline(path: Path) -> Counter[tuple[str, str]]:
+    """The (path, fingerprint) counts of a baseline file; ConfigError (exit 2) naming the file for
+    anything that is not a baseline this version wrote."""
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        data = read_regular_file(path, MAX_BASELINE_BYTES)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the baseline: {exc.strerror or exc}") from None
-    except ValueError as exc:
+    try:
+        payload = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a baseline file (not UTF-8: {exc.reason} at byte {exc.start})") from None
+    except (RecursionError, MemoryError):
+        raise ConfigError(f"{path}: not a baseline file (invalid JSON: nested too deeply)") from None
+    except ValueError as exc:  # invalid JSON, or a number too long for Python
         raise ConfigError(f"{path}: not a baseline file (invalid JSON: {exc})") from None
     if not isinstance(payload, dict) or payload.get("esper-lint-baseline") != FORMAT_VERSION:
         raise ConfigError(f"{path}: not an esper-lint baseline (version {FORMAT_VERSION}); write one with --write-baseline")
-    try:
-        return Counter((entry["path"], entry["fingerprint"]) for entry in payload["findings"])
-    except (KeyError, TypeError):
-        raise ConfigError(f"{path}: damaged baseline: every finding needs a path and a fingerprint") from None
+    entries = payload.get("findings")
+    if not isinstance(entries, list) or not all(_valid_entry(entry) for entry in entries):
+        raise ConfigError(f"{path}: damaged baseline: `findings` must list objects with a string path and fingerprint")
+    return Counter((entry["path"], entry["fingerprint"]) for entry in entries)
+
+
+def _valid_entry(entry: object) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("path"), str) and isinstance(entry.get("fingerprint"), str)
 
 
 def new_findings(

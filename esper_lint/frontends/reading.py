@@ -1,9 +1,11 @@
-"""Reading a file to lint or fix: regular files only.
+"""Reading a file to lint or fix, or a file the user controls (pyproject.toml, a baseline): regular
+files only, and where a limit is given, at most that many bytes.
 
 A FIFO named `x.py` would block a plain `open` forever, and a `*.py` link to `/dev/zero` or
 `/dev/urandom` would be read until memory runs out. The file is opened without blocking
 (`O_NONBLOCK`), then `fstat` on the open descriptor decides, so what is read is exactly what was
-checked: no window between a check and the read.
+checked: no window between a check and the read. With a `limit`, the read stops one byte past it
+and a longer file is refused, whatever its size claims.
 """
 
 from __future__ import annotations
@@ -39,13 +41,21 @@ def not_regular(mode: int) -> NotRegularFile:
     return NotRegularFile(errno.EINVAL, f"not a regular file ({file_kind(mode)})")
 
 
-def read_regular_file(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of `path` (symbolic links followed), which must be a regular file; OSError
-    otherwise (NotRegularFile for FIFOs, devices, sockets and folders)."""
-    return read_regular_file_and_stat(path)[0]
+MIB = 1024 * 1024
 
 
-def read_regular_file_and_stat(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
+def read_regular_file(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
+    """The bytes of `path` (symbolic links followed), which must be a regular file (of at most
+    `limit` bytes where given); OSError otherwise (NotRegularFile for FIFOs, devices, sockets and
+    folders, FileTooLarge past the limit)."""
+    return read_regular_file_and_stat(path, limit)[0]
+
+
+class FileTooLarge(OSError):
+    """A regular file longer than the reader's limit."""
+
+
+def read_regular_file_and_stat(path: str | os.PathLike[str], limit: int | None = None) -> tuple[bytes, os.stat_result]:
     """`read_regular_file`, with the `fstat` of the file that was read."""
     descriptor = os.open(path, _FLAGS)
     try:
@@ -53,11 +63,18 @@ def read_regular_file_and_stat(path: str | os.PathLike[str]) -> tuple[bytes, os.
         if not stat.S_ISREG(info.st_mode):
             raise not_regular(info.st_mode)
         chunks: list[bytes] = []
-        while True:
-            chunk = os.read(descriptor, max(info.st_size + 1, 1 << 16) if not chunks else 1 << 20)
+        remaining = limit + 1 if limit is not None else None
+        while remaining is None or remaining > 0:
+            size = max(info.st_size + 1, 1 << 16) if not chunks else 1 << 20
+            chunk = os.read(descriptor, size if remaining is None else min(size, remaining))
             if not chunk:
                 break
             chunks.append(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+        if remaining is not None and remaining <= 0:
+            shown = f"{limit // MIB} MB" if limit and limit % MIB == 0 else f"{limit} bytes"
+            raise FileTooLarge(errno.EFBIG, f"larger than {shown}")
         return b"".join(chunks), info
     finally:
         os.close(descriptor)

@@ -15,7 +15,7 @@ overloads) an unlisted name is absent from every release.
 from __future__ import annotations
 
 from . import TorchIndex, format_releases
-from .versions import SpecifierError, minor_release, parse_version
+from .versions import SpecifierError, minor_release, parse_version, quote_short
 
 __all__ = ["check_range", "check_replacement", "check_since", "known_torch_release"]
 
@@ -49,7 +49,7 @@ def check_since(index: TorchIndex, name: str, since: str) -> str | None:
     try:
         rel = minor_release(since)
     except SpecifierError:
-        return f"the comment's version {since!r} is not a torch version"
+        return f"the comment's version {quote_short(since)} is not a torch version"
     if not known_torch_release(index, rel):
         newest = index.releases[-1] if index.releases else "?"
         return (

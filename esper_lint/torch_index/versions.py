@@ -25,6 +25,7 @@ __all__ = [
     "minor_release",
     "parse_specifier",
     "parse_version",
+    "quote_short",
     "releases_in_range",
     "supported_range_from_pyproject",
     "version_matches",
@@ -35,20 +36,36 @@ class SpecifierError(ValueError):
     """A version or specifier that cannot be parsed."""
 
 
+# PEP 440's layout: each of the pre-, post- and dev-release parts at most once, in that order.
+# Every repetition is unambiguous, so matching takes linear time whatever the text (a repeated
+# group of alternatives that overlap, such as `(?:r|c|rc)*`, made `1rcrc...rc!` exponential).
 _VERSION_RE = re.compile(
-    r"^\s*v?(\d+(?:\.\d+)*)"  # release segment
-    r"(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview|post|rev|r|dev)[-_.]?\d*)*"  # pre/post/dev
-    r"(?:\+[A-Za-z0-9.]+)?\s*$",  # local version
+    r"\s*v?(\d+(?:\.\d+)*)"  # release segment
+    r"(?:[-_.]?(?:alpha|beta|preview|pre|rc|a|b|c)(?:[-_.]?\d+)?)?"  # pre-release
+    r"(?:-\d+|[-_.]?(?:post|rev|r)(?:[-_.]?\d+)?)?"  # post-release
+    r"(?:[-_.]?dev(?:[-_.]?\d+)?)?"  # development release
+    r"(?:\+[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*)?\s*",  # local version
     re.I,
 )
+# No release has a number this long; Python refuses to convert one of 4,300 digits or more.
+_MAX_DIGITS = 32
 
 
 def parse_version(text: str) -> tuple[int, ...]:
-    """``"2.13.0+cpu"`` -> ``(2, 13, 0)``; raises :class:`SpecifierError` when invalid."""
-    m = _VERSION_RE.match(text)
+    """``"2.13.0+cpu"`` -> ``(2, 13, 0)``; raises :class:`SpecifierError` (and nothing else) when
+    invalid."""
+    m = _VERSION_RE.fullmatch(text)
     if not m:
-        raise SpecifierError(f"not a version: {text!r}")
-    return tuple(int(p) for p in m.group(1).split("."))
+        raise SpecifierError(f"not a version: {quote_short(text)}")
+    parts = m.group(1).split(".")
+    if any(len(part) > _MAX_DIGITS for part in parts):
+        raise SpecifierError(f"not a version: {quote_short(text)} (a number longer than {_MAX_DIGITS} digits)")
+    return tuple(int(p) for p in parts)
+
+
+def quote_short(text: str, limit: int = 60) -> str:
+    """`text` for a message: quoted, and cut short when long."""
+    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
 
 
 def minor_release(text: str) -> str:
@@ -136,9 +153,7 @@ def releases_in_range(spec: str, releases: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-_REQ_RE = re.compile(
-    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*?)\s*(?:;.*)?$", re.S
-)
+_REQ_RE = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?(.*)", re.S)
 
 
 def _normalize_name(name: str) -> str:
@@ -148,7 +163,7 @@ def _normalize_name(name: str) -> str:
 def requirement_specifier(req: str, package: str = "torch") -> str | None:
     """The specifier of a requirement string for ``package``; ``""`` when it has none,
     ``None`` when the requirement is for another package (or a direct URL)."""
-    m = _REQ_RE.match(req)
+    m = _REQ_RE.fullmatch(req.split(";", 1)[0])  # the environment marker, after `;`, is not read
     if not m or _normalize_name(m.group(1)) != _normalize_name(package):
         return None
     rest = m.group(3).strip()
