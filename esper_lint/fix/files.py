@@ -229,6 +229,10 @@ def fix_paths(
     if mode not in ("fix", "diff"):
         raise ValueError(f"mode must be 'fix' or 'diff', not {mode!r}")
     real_roots = [Path(os.path.realpath(root)) for root in (roots if roots is not None else [config.project_root])]
+    by_real_path: dict[str, Path] = {}
+    for path in files:  # one file under two names (a link beside its target) is fixed once
+        by_real_path.setdefault(os.path.realpath(path), path)
+    files = list(by_real_path.values())
     if mode == "fix":
         remove_stale_temporaries({Path(os.path.realpath(path)).parent for path in files})
     tasks = [(str(path), display_path(path), config, unsafe, select_enabled) for path in files]

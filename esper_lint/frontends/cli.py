@@ -175,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_ERROR
         except OSError as exc:  # an I/O error no file's handling caught (a cache or baseline folder)
             print(f"esper-lint: error: {exc.filename or '?'}: {exc.strerror or describe(exc)}", file=sys.stderr)
+            if os.environ.get("ESPER_LINT_DEBUG"):
+                traceback.print_exception(exc)
             return EXIT_ERROR
         except Exception as exc:
             return _internal_error(f"(not while processing a file): {describe(exc)}", exc)
@@ -277,7 +279,7 @@ def _check(args: argparse.Namespace) -> int:
 
         # A declaration is stale only when no file of the project uses it. A run given only files (as
         # pre-commit runs it: the changed files, in chunks) cannot know that, so it leaves ESP103 out.
-        covers_folders = any(path.is_dir() for path in paths)
+        covers_folders = any(os.path.isdir(path) for path in paths)
         judged = judge_declarations(
             declarations,
             config.source,
@@ -306,7 +308,7 @@ def _apply_fixes(args: argparse.Namespace, config: Config, files: list[Path]) ->
     from esper_lint.fix import fix_paths
 
     # Written through a symbolic link only into the project or a folder named on the command line.
-    roots = [config.project_root, *(path for path in args.paths if path.is_dir())]
+    roots = [config.project_root, *(path for path in args.paths if os.path.isdir(path))]
     mode: Literal["fix", "diff"] = "diff" if args.diff else "fix"
     run = fix_paths(files, config, mode=mode, unsafe=args.unsafe_fixes, jobs=args.jobs, roots=roots)
     if args.diff:

@@ -7,7 +7,8 @@ flake8 prints the column it is given plus one, so the engine's 1-based columns a
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Sequence
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 from esper_lint import __version__
 from esper_lint.config import DOCUMENTATION_SCOPES, Config, ConfigError, load_config
 from esper_lint.engine import analyse_source
+from esper_lint.frontends.errors import InternalError, describe
 
 Flake8Result = tuple[int, int, str, type]
 
@@ -76,7 +78,22 @@ class EsperLintChecker:
         return replace(loaded, select=("ESP",), ignore=(), per_file_ignores=(), **self._overrides)
 
     def run(self) -> Iterator[Flake8Result]:
-        config = self._config()
-        analysis = analyse_source("".join(self.lines), self.filename, config)
+        try:
+            config = self._config()
+            analysis = analyse_source("".join(self.lines), self.filename, config)
+        except Exception as exc:
+            raise _failure(self.filename, exc) from exc
         for finding in analysis.findings:
             yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)
+
+
+def _failure(filename: str, error: Exception) -> Exception:
+    """What flake8 reports as a failed plugin (`FILE: "ESP" failed during execution due to ...`),
+    never as a finding. flake8 exits 1 for it, as for findings; only `esper-lint check` has a
+    distinct code (3) for an internal error."""
+    reason = error if isinstance(error, ConfigError) else InternalError(filename, describe(error))
+    try:
+        failed: Callable[[str, str, Exception], Exception] = importlib.import_module("flake8.exceptions").PluginExecutionFailed
+    except (ImportError, AttributeError):  # hosted by something else than flake8
+        return reason
+    return failed(filename, "ESP", reason)
