@@ -5,12 +5,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from esper_lint.data import tomllib
+from esper_lint.frontends.reading import MIB, read_regular_file
 
 TABLE = "tool.esper-lint"
 DOCUMENTATION_SCOPES = ("scope", "statement")
@@ -122,7 +123,20 @@ def _codes(value: Any, key: str, where: str) -> tuple[str, ...]:
     for code in codes:
         if not _CODE_PREFIX.fullmatch(code):
             raise ConfigError(f"{where}: `{key}` has {code!r}, which is not an esper-lint code or prefix (e.g. ESP101, ESP1, ESP, ALL)")
+        if not _names_a_rule(code):
+            raise ConfigError(f"{where}: `{key}` has {code!r}, which matches no esper-lint rule (known codes: {', '.join(_known_codes())})")
     return codes
+
+
+def _known_codes() -> tuple[str, ...]:
+    from esper_lint import catalog
+
+    return tuple(catalog.all_rules())
+
+
+def _names_a_rule(code: str) -> bool:
+    """A typo such as ESP110 for ESP101 would otherwise select (or ignore) nothing, silently."""
+    return code == "ALL" or any(known.startswith(code) for known in _known_codes())
 
 
 def _roots(value: Any, key: str, where: str) -> tuple[str, ...]:
@@ -213,60 +227,112 @@ def config_from_table(table: Mapping[str, Any], where: str, base: Config | None 
     return replace(base or Config(), **values)
 
 
+# No real pyproject.toml comes near this; a larger one (or a link to /dev/zero) is refused unread.
+MAX_PYPROJECT_BYTES = 4 * MIB
+
+
 def read_pyproject(path: Path) -> dict[str, Any]:
+    """The parsed TOML of `path`; any problem (unreadable, not a regular file, too large, invalid,
+    nested too deeply, a number too long for Python) is a ConfigError naming the file."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = read_regular_file(path, MAX_PYPROJECT_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (RecursionError, MemoryError):
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply to read") from None
+    except ValueError as exc:  # tomllib's int() of a number of 4,300 digits or more
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
 def _esper_table(data: Mapping[str, Any]) -> Any:
     return data.get("tool", {}).get("esper-lint") if isinstance(data.get("tool"), dict) else None
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml with a [tool.esper-lint] table, else the nearest one at all."""
+# A folder holding one of these is a repository's root: the search for configuration and project
+# metadata does not leave it (a parent folder's table is not the repository's).
+_REPOSITORY_MARKERS = (".git", ".hg")
+
+
+def _candidates(start: Path) -> Iterator[Path]:
+    """The pyproject.toml files from `start` upward, up to the repository's root where there is one."""
     directory = start if os.path.isdir(start) else start.parent  # False, not an error, where it cannot be searched
-    directory = directory.resolve()
-    nearest: Path | None = None
+    directory = _resolved(directory)
     for candidate_dir in (directory, *directory.parents):
         candidate = candidate_dir / "pyproject.toml"
         if os.path.isfile(candidate):
-            nearest = nearest or candidate
-            try:
-                if b"esper-lint" in candidate.read_bytes() and _esper_table(read_pyproject(candidate)) is not None:
-                    return candidate
-            except (OSError, ConfigError):
-                return candidate  # let load_config report the broken file
+            yield candidate
+        if any(os.path.exists(candidate_dir / marker) for marker in _REPOSITORY_MARKERS):
+            return
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.esper-lint] table (ruff's rule), else the nearest one
+    at all; the search stops at the repository's root (a folder with `.git` or `.hg`)."""
+    nearest: Path | None = None
+    for candidate in _candidates(start):
+        nearest = nearest or candidate
+        try:
+            if b"esper-lint" in _raw(candidate) and _esper_table(read_pyproject(candidate)) is not None:
+                return candidate
+        except (OSError, ConfigError):
+            return candidate  # let load_config report the broken file
     return nearest
 
 
+def find_project(start: Path) -> Path | None:
+    """The pyproject.toml of the project the paths belong to: the nearest one with a [project]
+    table, within the repository."""
+    for candidate in _candidates(start):
+        try:
+            if b"project" in _raw(candidate) and isinstance(read_pyproject(candidate).get("project"), dict):
+                return candidate
+        except (OSError, ConfigError):
+            return None  # a broken file supplies no range; it is reported where it is the configuration
+    return None
+
+
+def _raw(path: Path) -> bytes:
+    return read_regular_file(path, MAX_PYPROJECT_BYTES)
+
+
 def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Config:
+    """The configuration: `explicit`, or the nearest table (see `find_pyproject`). The default torch
+    range is the project's own torch dependency: that of the nearest pyproject.toml with project
+    metadata, which a parent folder's table does not override."""
     if explicit is not None:
         pyproject: Path | None = explicit
-        if not explicit.is_file():
+        if not explicit.exists():
             raise ConfigError(f"{explicit}: configuration file not found")
+        project: Path | None = explicit
     else:
-        pyproject = find_pyproject(_common_start(paths))
+        start = _common_start(paths)
+        pyproject = find_pyproject(start)
+        project = find_project(start) or pyproject
     if pyproject is None:
         return Config()
     data = read_pyproject(pyproject)
     table = _esper_table(data)
+    metadata = data if project is None or _same_file(project, pyproject) else read_pyproject(project)
     base = Config(
         source=pyproject,
         project_root=pyproject.parent.resolve(),
-        torch_versions=_declared_torch_range(data),
+        torch_versions=_declared_torch_range(metadata),
     )
     if table is None:
         return base
     if not isinstance(table, dict):
         raise ConfigError(f"{pyproject}: [{TABLE}] must be a table")
     return config_from_table(table, str(pyproject), base)
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    return _resolved(one) == _resolved(other)
 
 
 def _declared_torch_range(data: Mapping[str, Any]) -> str | None:
