@@ -412,13 +412,22 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
 
 
 @linux_only
-@pytest.mark.parametrize(("signum", "code", "message"), [(signal.SIGTERM, 143, "stopped by SIGTERM"), (signal.SIGINT, 130, "interrupted")])
-def test_a_signal_stops_the_run_promptly_with_its_exit_code(tmp_path: Path, signum: int, code: int, message: str) -> None:
-    """SIGTERM (sent to the main process, as `timeout` does) left the workers alive; Ctrl-C (sent
-    to the whole process group, as a terminal does) waited for the work the workers had begun."""
+@pytest.mark.parametrize(
+    ("signum", "to_group", "code", "message"),
+    [
+        (signal.SIGTERM, False, 143, "stopped by SIGTERM"),  # `timeout`: the main process only
+        (signal.SIGTERM, True, 143, "stopped by SIGTERM"),  # a CI cancel: the whole process group
+        (signal.SIGINT, True, 130, "interrupted"),  # Ctrl-C: the terminal signals the whole group
+    ],
+    ids=["SIGTERM", "SIGTERM-group", "SIGINT-group"],
+)
+def test_a_signal_stops_the_run_promptly_with_its_exit_code(
+    tmp_path: Path, signum: int, to_group: bool, code: int, message: str
+) -> None:
+    """SIGTERM left the workers alive; Ctrl-C waited for the work the workers had begun."""
     process, workers = started_with_workers(slow_tree(tmp_path))
     sent = time.monotonic()
-    if signum == signal.SIGINT:
+    if to_group:
         os.killpg(process.pid, signum)
     else:
         process.send_signal(signum)

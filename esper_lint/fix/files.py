@@ -78,7 +78,10 @@ def write_atomically(path: Path, new: bytes, expected_old: bytes) -> None:
             stream.write(new)
             stream.flush()
             _keep_owner(stream.fileno(), info, path)
-            os.fchmod(stream.fileno(), stat.S_IMODE(info.st_mode))  # after the owner: chown clears set-id bits
+            if hasattr(os, "fchmod"):
+                os.fchmod(stream.fileno(), stat.S_IMODE(info.st_mode))  # after the owner: chown clears set-id bits
+            else:
+                os.chmod(temporary, stat.S_IMODE(info.st_mode))
             os.fsync(stream.fileno())
         if read_regular_file(target) != expected_old:  # narrow the window as far as a file system allows
             raise FileChangedError(f"{path}: changed on disk while it was being fixed; not written")

@@ -80,6 +80,7 @@ def _worker_started(parent: int) -> None:
     """Every worker's first call: it leaves Ctrl-C to the parent (which then stops it), and it dies
     with the parent, however the parent ends (SIGKILL, the OOM killer, a CI cancel)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (cli.main), inherited by fork
     if sys.platform.startswith("linux"):
         try:
             import ctypes
