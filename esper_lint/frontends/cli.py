@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -175,8 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_ERROR
         except OSError as exc:  # an I/O error no file's handling caught (a cache or baseline folder)
             print(f"esper-lint: error: {exc.filename or '?'}: {exc.strerror or describe(exc)}", file=sys.stderr)
-            if os.environ.get("ESPER_LINT_DEBUG"):
-                traceback.print_exception(exc)
+            _debug_traceback(exc)
             return EXIT_ERROR
         except Exception as exc:
             return _internal_error(f"(not while processing a file): {describe(exc)}", exc)
@@ -184,9 +182,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _internal_error(what: str, error: BaseException) -> int:
     print(f"esper-lint: internal error {what} (a bug in esper-lint; ESPER_LINT_DEBUG=1 shows the traceback)", file=sys.stderr)
-    if os.environ.get("ESPER_LINT_DEBUG"):
-        traceback.print_exception(error)
+    _debug_traceback(error)
     return EXIT_INTERNAL
+
+
+def _debug_traceback(error: BaseException) -> None:
+    if os.environ.get("ESPER_LINT_DEBUG"):
+        import traceback  # only here: every run would pay for importing it
+
+        traceback.print_exception(error)
 
 
 @contextmanager
