@@ -289,7 +289,7 @@ def single_file(args: argparse.Namespace) -> dict:
     for env in (None, before) if before else (None,):
         package = subprocess.run(
             [PYTHON, "-c", "import esper_lint, os; print(os.path.dirname(esper_lint.__file__))"],
-            capture_output=True, text=True, check=True, env=dict(os.environ, **(env or {})),
+            capture_output=True, text=True, check=True, env=dict(os.environ, **(env or {})), cwd=work,  # as the runs see it
         ).stdout.strip()
         subprocess.run([PYTHON, "-m", "compileall", "-q", package], check=True)
     console = _tool("esper-lint") if Path(PYTHON).parent.joinpath("esper-lint").exists() else None
