@@ -262,7 +262,17 @@ def _valid_head(entry: object) -> list[Any] | None:
     as they are turned into findings)."""
     if type(entry) is not list or len(entry) != _ENTRY_FIELDS:
         return None
-    if not all(type(value) is int for value in entry[:6]) or type(entry[6]) is not str or type(entry[7]) is not bool:
+    size, mtime, ctime, mode, inode, read_ns, hashed, parsed = entry[:8]
+    if not (
+        type(size) is int
+        and type(mtime) is int
+        and type(ctime) is int
+        and type(mode) is int
+        and type(inode) is int
+        and type(read_ns) is int
+        and type(hashed) is str
+        and type(parsed) is bool
+    ):
         return None
     return entry
 
@@ -408,9 +418,9 @@ class ResultCache:
             real = _resolved(os.fspath(path))
             location, name = os.path.split(real)
         else:
-            written, name = os.path.split(os.path.abspath(path))
+            written, name = os.path.split(os.fspath(path))  # the folder as written: resolved once per run
             known = self._real_folders.get(written)
-            location = known if known is not None else self._real_folders.setdefault(written, _resolved(written))
+            location = known if known is not None else self._real_folders.setdefault(written, _resolved(written or os.curdir))
         shard = self._shards.get(location)
         if shard is None:
             folder = _relative(location, self.root)
