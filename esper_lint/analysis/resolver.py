@@ -275,6 +275,12 @@ class Collection:
     statements: list[Statement]
 
 
+# PEP 695's `type` statement; libcst releases before 1.1 have no node for it (and parse no such
+# code), so there it matches nothing.
+_TYPE_ALIAS: tuple[type[cst.CSTNode], ...] = tuple(
+    kind for kind in (getattr(cst, "TypeAlias", None),) if isinstance(kind, type)
+)
+
 class ReferenceCollector:
     """Resolves names through one libcst module and records private references and statements."""
 
@@ -464,10 +470,11 @@ class ReferenceCollector:
                     self._scope.bindings.pop(identifier(item.name), None)
         elif isinstance(node, cst.Del):
             self._del(node.target)
-        elif isinstance(node, cst.TypeAlias):  # `type A[T: torch._X] = torch._Y` (PEP 695)
-            self._type_parameters(node.type_parameters)
-            self._expr(node.value)
-            self._target(node.name, None)
+        elif isinstance(node, _TYPE_ALIAS):  # `type A[T: torch._X] = torch._Y` (PEP 695)
+            alias = cast("cst.TypeAlias", node)
+            self._type_parameters(alias.type_parameters)
+            self._expr(alias.value)
+            self._target(alias.name, None)
         else:
             for child in _children(node, _code_fields(type(node))):
                 self._expr(child)
