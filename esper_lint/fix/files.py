@@ -211,10 +211,6 @@ def _fix_one(
     return raw_path, data, outcome, None
 
 
-def _task_path(task: tuple[str, str, Config, bool, Callable[[str], bool] | None]) -> str:
-    return task[0]
-
-
 def fix_paths(
     files: Sequence[Path],
     config: Config,
@@ -244,7 +240,7 @@ def fix_paths(
             pickle.dumps(select_enabled)
         except Exception:
             jobs = 1  # a selection the workers cannot receive is applied here
-    by_path = {result[0]: result for result in map_files(_fix_one, tasks, _task_path, jobs=jobs)}
+    by_path = {result[0]: result for result in map_files(_fix_one, tasks, jobs=jobs)}
     results = [by_path[raw_path] for raw_path, *_ in tasks]  # diffs come in input order
     run = FixRun([], b"", [], 0)
     diffs: list[bytes] = []

@@ -14,12 +14,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-_Task = TypeVar("_Task")
+_Task = TypeVar("_Task", bound=tuple[Any, ...])  # a file's path first, then what the function needs
 _Result = TypeVar("_Result")
 
 SERIAL_BELOW = 16  # starting worker processes costs more than handling a handful of files
@@ -32,12 +32,11 @@ def default_jobs() -> int:
 def map_files(
     function: Callable[[_Task], _Result],
     tasks: Sequence[_Task],
-    path_of: Callable[[_Task], str],
     *,
     jobs: int | None,
 ) -> Iterator[_Result]:
     """`function` over `tasks`, in this process for one job or a handful of files, else in a pool
-    of worker processes, largest files first. Results come in the order they are computed:
+    of worker processes, largest files first (each task's first item is its file's path). Results come in the order they are computed:
     callers that need the input order restore it."""
     workers = max(1, jobs or default_jobs())
     if workers == 1 or len(tasks) < SERIAL_BELOW:
@@ -45,7 +44,7 @@ def map_files(
         return
     # Largest files first, in small chunks: a big file that starts last leaves the other workers
     # idle while it finishes.
-    ordered = sorted(tasks, key=lambda task: _size(path_of(task)), reverse=True)
+    ordered = sorted(tasks, key=lambda task: _size(task[0]), reverse=True)
     chunk = max(1, min(16, len(ordered) // (workers * 32)))
     from concurrent.futures import ProcessPoolExecutor  # only here: a pre-commit run of a few files never pays for it
 

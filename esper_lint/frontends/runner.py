@@ -66,13 +66,9 @@ def run_files(
         else:
             tasks.append((str(path), display, config, with_references, cache is not None))
     displays = {task[0]: task[1] for task in tasks}
-    for raw_path, analysis, error, snapshot in map_files(_analyse_one, tasks, _task_path, jobs=jobs):
+    for raw_path, analysis, error, snapshot in map_files(_analyse_one, tasks, jobs=jobs):
         if cache is not None and analysis is not None:
             cache.record(Path(raw_path), displays[raw_path], snapshot, analysis)
         yield FileOutcome(Path(raw_path), analysis, error)
     if cache is not None:
         cache.flush()
-
-
-def _task_path(task: _Task) -> str:
-    return task[0]
