@@ -151,7 +151,18 @@ def _add_rule(commands: Any) -> None:
     rule.add_argument("--table", action="store_true", help="print the README's markdown table of codes, made from rules/")
 
 
-_COMMANDS = {"check": _add_check, "verify": _add_verify, "inventory": _add_inventory, "explain": _add_explain, "rule": _add_rule}
+def _add_server(commands: Any) -> None:
+    commands.add_parser("server", help="run the language server on stdin/stdout (needs the `lsp` extra)")
+
+
+_COMMANDS = {
+    "check": _add_check,
+    "verify": _add_verify,
+    "inventory": _add_inventory,
+    "explain": _add_explain,
+    "rule": _add_rule,
+    "server": _add_server,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -231,6 +242,10 @@ def _run(args: argparse.Namespace) -> int:
             return _explain(args.name, args.format)
         if args.command == "rule":
             return _rule(args.code, table=args.table)
+        if args.command == "server":
+            from esper_lint.frontends.lsp import serve
+
+            return serve()
     except ConfigError as exc:
         print(f"esper-lint: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -14,6 +14,11 @@ from esper_lint.model import Finding
 INFORMATION_URI = "https://github.com/esper-lint/esper-lint"
 
 
+def rule_help_uri(code: str) -> str:
+    """Where a rule's document is read online (SARIF's helpUri, the language server's code links)."""
+    return f"{INFORMATION_URI}/blob/main/rules/{code}.md"
+
+
 def text_report(findings: Sequence[Finding]) -> str:
     return "".join(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}\n" for f in findings)
 
@@ -74,7 +79,7 @@ def sarif_report(findings: Sequence[Finding]) -> str:
             "shortDescription": {"text": rule.summary},
             "fullDescription": {"text": rule.section("What it does")},
             "help": {"text": rule.section("Why it matters"), "markdown": rule.document.strip()},
-            "helpUri": f"{INFORMATION_URI}/blob/main/rules/{rule.code}.md",
+            "helpUri": rule_help_uri(rule.code),
             "defaultConfiguration": {"level": "error"},
         }
         for rule in rules.values()
