@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -369,6 +370,37 @@ def test_a_configuration_error_is_one_diagnostic_naming_the_file_and_key(client:
     assert client.request("shutdown", None) is None
     client.notify("exit", None)
     assert client.process.wait(timeout=WAIT_SECONDS) == 0
+
+
+def test_exit_without_shutdown_is_status_1_and_a_closed_pipe_ends_the_server(project: Path) -> None:
+    """LSP: `exit` before `shutdown` exits 1. A client that dies closes the pipe: the server ends too."""
+    client = LspClient(project)
+    try:
+        _initialize(client, project)
+        client.notify("exit", None)
+        assert client.process.wait(timeout=WAIT_SECONDS) == 1
+    finally:
+        client.close()
+    client = LspClient(project)
+    try:
+        _initialize(client, project)
+        assert client.process.stdin is not None
+        client.process.stdin.close()
+        assert client.process.wait(timeout=WAIT_SECONDS) == 1
+    finally:
+        client.close()
+
+
+def test_sigterm_ends_the_server_at_once(project: Path) -> None:
+    """An editor stops its server with SIGTERM, often with the pipe still open: exit 143 at once."""
+    client = LspClient(project)
+    try:
+        _initialize(client, project)
+        client.process.send_signal(signal.SIGTERM)
+        assert client.process.wait(timeout=WAIT_SECONDS) == 143
+        assert "esper-lint: server stopped by SIGTERM" in client.stderr()
+    finally:
+        client.close()
 
 
 def test_without_pygls_the_server_says_what_to_install() -> None:

@@ -6,9 +6,15 @@ instead of failing on an import."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
 import sys
+import threading
+from types import FrameType
 
-EXIT_SERVED, EXIT_MISSING = 0, 2
+# LSP's rule: exit 0 when the client asked for `shutdown` before `exit`, else 1; 2 as every usage
+# error of esper-lint, when the server cannot start.
+EXIT_SERVED, EXIT_UNEXPECTED_END, EXIT_MISSING = 0, 1, 2
 INSTALL_HINT = "pip install 'esper-lint[lsp]'"
 
 
@@ -25,5 +31,25 @@ def serve() -> int:
         return EXIT_MISSING
     from esper_lint.frontends.lsp.server import build_server
 
-    build_server().start_io()
-    return EXIT_SERVED
+    server = build_server()
+    _signals_end_the_server()
+    server.start_io()
+    return EXIT_SERVED if server.shutdown_requested else EXIT_UNEXPECTED_END
+
+
+def _signals_end_the_server() -> None:
+    """SIGTERM (an editor stopping its server) and SIGINT end the process at once, with the shell's
+    exit code (143, 130), as every esper-lint command does. Raising, as `check` does, is not enough
+    here: pygls then waits for its thread blocked reading stdin, which the editor may keep open.
+    The server holds no files and no workers, and each message is flushed as it is written."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def end(signum: int, frame: FrameType | None) -> None:
+        try:
+            os.write(2, f"esper-lint: server stopped by {signal.Signals(signum).name}\n".encode())
+        finally:
+            os._exit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, end)
