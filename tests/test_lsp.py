@@ -367,6 +367,14 @@ def test_a_configuration_error_is_one_diagnostic_naming_the_file_and_key(client:
     client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
     saved = client.wait_for("textDocument/publishDiagnostics", lambda params: params["uri"] == uri and bool(params["diagnostics"]))
     assert sorted(d["code"] for d in saved["diagnostics"]) == ["ESP101", "ESP101"]
+    # Excluded, as `check mod.py` then skips it: no diagnostics, and no actions.
+    (project / "pyproject.toml").write_text("[tool.esper-lint]\nexclude = ['mod.py']\n", encoding="utf-8")
+    client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+    excluded = client.wait_for("textDocument/publishDiagnostics", lambda params: params["uri"] == uri and not params["diagnostics"])
+    assert excluded["diagnostics"] == [] and _cli_findings(project, project / "mod.py") == []
+    everything = {"start": {"line": 0, "character": 0}, "end": {"line": 7, "character": 0}}
+    request = {"textDocument": {"uri": uri}, "range": everything, "context": {"diagnostics": []}}
+    assert client.request("textDocument/codeAction", request) == []
     assert client.request("shutdown", None) is None
     client.notify("exit", None)
     assert client.process.wait(timeout=WAIT_SECONDS) == 0

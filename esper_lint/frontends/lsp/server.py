@@ -57,7 +57,7 @@ class _Analysed:
 
     version: int | None
     findings: list[Finding]
-    config: Config | None
+    config: Config | None  # None: the configuration is broken, or excludes the file (no findings, no fixes)
     path: str
     problem: str | None = None  # a configuration error, or an internal error, to show at the top
     fixes: dict[tuple[str, ...], tuple[str | None, int]] = field(default_factory=dict)  # codes -> (new text, fix count)
@@ -152,7 +152,9 @@ def analyse_document(ls: EsperLanguageServer, document: TextDocument) -> _Analys
         config: Config | None = load_config([Path(path)] if path is not None else [])
     except ConfigError as exc:  # the message names the file and the key, as `check` prints it
         config, problem = None, f"esper-lint: configuration error: {exc}"
-    if config is not None:
+    if config is not None and path is not None and config.is_excluded(Path(path)):
+        config = None  # `check` skips an excluded file, even one named on its command line
+    elif config is not None:
         try:
             findings = analyse_source(buffer_bytes(document.source), display, config).findings
         except Exception as exc:  # a bug in esper-lint must not take the editor's server down
