@@ -271,7 +271,9 @@ def code_actions(ls: EsperLanguageServer, params: types.CodeActionParams) -> lis
             suppress = _suppress_action(ls, document, lines, finding, diagnostic)
             if suppress is not None:
                 actions.append(suppress)
-    if wanted is not None and any(FIX_ALL_KIND.startswith(str(kind)) for kind in wanted):
+    # Asked for by kind (VS Code's fix on save), or listed with the quick fixes where the client names
+    # no kind (Neovim's and Helix's menus, which have no fix-all of their own).
+    if wanted is None or any(FIX_ALL_KIND.startswith(str(kind)) for kind in wanted):
         fix_all = _fix_all_action(ls, document, analysed)
         if fix_all is not None:
             actions.append(fix_all)
@@ -333,8 +335,8 @@ def _fix_all_action(ls: EsperLanguageServer, document: TextDocument, analysed: _
 
     assert analysed.config is not None
     codes = tuple(fixable_codes(analysed.config, analysed.path))
-    if not codes:
-        return None
+    if not any(finding.code in codes for finding in analysed.findings):
+        return None  # nothing to fix: no need to run the fixer
     new_text, _count = _fixed_text(document, analysed, codes)
     if new_text is None or new_text == document.source:
         return None
