@@ -44,10 +44,10 @@ FIXED_ESP301 = SOURCE.replace("torch._dynamo.disable(fn)", "torch.compiler.disab
 class LspClient:
     """A minimal LSP client: requests wait for their response; notifications are queued."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, *arguments: str) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "esper_lint", "server"],
+            [sys.executable, "-m", "esper_lint", "server", *arguments],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -402,8 +402,9 @@ def test_exit_without_shutdown_is_status_1_and_a_closed_pipe_ends_the_server(pro
 
 
 def test_sigterm_ends_the_server_at_once(project: Path) -> None:
-    """An editor stops its server with SIGTERM, often with the pipe still open: exit 143 at once."""
-    client = LspClient(project)
+    """An editor stops its server with SIGTERM, often with the pipe still open: exit 143 at once.
+    (Started with --stdio, which some clients append to the command they are given.)"""
+    client = LspClient(project, "--stdio")
     try:
         _initialize(client, project)
         client.process.send_signal(signal.SIGTERM)

@@ -152,7 +152,9 @@ def _add_rule(commands: Any) -> None:
 
 
 def _add_server(commands: Any) -> None:
-    commands.add_parser("server", help="run the language server on stdin/stdout (needs the `lsp` extra)")
+    server = commands.add_parser("server", help="run the language server on stdin/stdout (needs the `lsp` extra)")
+    # Some LSP clients append --stdio to the command they are given; stdio is the only transport.
+    server.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default and only transport)")
 
 
 _COMMANDS = {
