@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -757,3 +758,26 @@ def test_benchmark_writes_json_into_a_folder_that_does_not_exist(tmp_path: Path)
     assert completed.returncode == 0, completed.stderr[-4000:]
     payload = json.loads(out.read_text())
     assert {row["method"] for row in payload["rows"]} >= {"monitor", "get_total_norm"}
+
+
+def test_gpu_check_script_runs_its_cpu_mode_from_a_fresh_checkout(tmp_path: Path) -> None:
+    """benchmarks/gpu_check.sh --cpu: the steps a GPU run makes, small and on the CPU, into an output
+    folder that does not exist yet, started from another directory (the distributed step has its
+    own test above)."""
+    out = tmp_path / "not" / "yet" / "there"
+    completed = subprocess.run(
+        ["bash", str(REPO_ROOT / "benchmarks" / "gpu_check.sh"), "--cpu", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHON": sys.executable, "SKIP_DISTRIBUTED": "1"},
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "cpu"
+    assert {name: step["exit_code"] for name, step in summary["steps"].items()} == {
+        "gpu_suite": 0, "bench_bfloat16": 0, "bench_float32": 0}
+    # Without CUDA the GPU suite is collected and every test skipped, none failed.
+    assert summary["gpu_suite"]["tests"] > 0
+    assert summary["gpu_suite"]["skipped"] == summary["gpu_suite"]["tests"]
+    monitor_rows = [row for row in summary["largest_sets"] if row["method"] == "monitor"]
+    assert {row["dtype"] for row in monitor_rows} == {"bfloat16", "float32"}
+    assert all(row["host_ms"] > 0 for row in monitor_rows)
