@@ -518,12 +518,12 @@ def test_a_call_does_no_per_tensor_grouping_or_validation(
 ) -> None:
     monitor = monitor_for(mixed_dtype_grads(), random_grads([(16, 16), (16,)], torch.bfloat16, 15))
     per_tensor_work: list[str] = []
-    for name in ("group_key", "dense_values"):
+    for name in ("group_key", "dense_values", "grouped_partials"):
         real = getattr(gradient_health, name)
 
-        def spy(tensor: Tensor, _real: Callable = real, _name: str = name) -> object:
+        def spy(*args: object, _real: Callable = real, _name: str = name, **kwargs: object) -> object:
             per_tensor_work.append(_name)
-            return _real(tensor)
+            return _real(*args, **kwargs)
 
         monkeypatch.setattr(gradient_health, name, spy)
     monitor.compute_gradient_health_async()

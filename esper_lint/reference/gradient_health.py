@@ -93,13 +93,17 @@ class GradientStats(TypedDict):
 # --------------------------------------------------------------------------- tensors and groups
 
 
-def is_dtensor(tensor: Tensor) -> bool:
-    """Whether ``tensor`` is a DTensor, without importing torch.distributed.tensor.
+def dtensor_type() -> type | None:
+    """The DTensor class, or ``None`` when torch.distributed.tensor has not been imported.
 
-    A DTensor can only exist once its module has been imported, so an absent module means no.
+    A DTensor can only exist once its module has been imported, so an absent module means none
+    exists; this never imports it (the import costs far more than the check).
     """
-    module = sys.modules.get("torch.distributed.tensor")
-    dtensor = getattr(module, "DTensor", None)
+    return getattr(sys.modules.get("torch.distributed.tensor"), "DTensor", None)
+
+
+def is_dtensor(tensor: Tensor) -> bool:
+    dtensor = dtensor_type()
     return dtensor is not None and isinstance(tensor, dtensor)
 
 
@@ -201,14 +205,19 @@ class Partials:
 def grouped_partials(
     grads: Iterable[Tensor], norm_type: float, foreach: bool | None, into: Partials | None = None
 ) -> Partials:
-    """The general path: any gradients, validated and grouped on every call."""
-    groups: dict[GroupKey, list[Tensor]] = {}
+    """The general path: any gradients, validated and grouped on every call (``group_key`` inlined)."""
+    dtensor = dtensor_type()
+    groups: dict[tuple[torch.device, torch.dtype, object | None], list[Tensor]] = {}
     for grad in grads:
-        values = dense_values(grad)
-        if values.numel() > 0:  # nothing to add; skipping it saves a kernel on CUDA
-            groups.setdefault(group_key(values), []).append(values)
+        if grad.layout != torch.strided:
+            grad = dense_values(grad)
+        if grad.numel() == 0:  # nothing to add; skipping it saves a kernel on CUDA
+            continue
+        mesh = grad.device_mesh if dtensor is not None and isinstance(grad, dtensor) else None  # type: ignore[attr-defined]
+        groups.setdefault((grad.device, grad.dtype, mesh), []).append(grad)
     partials = Partials() if into is None else into
-    for key, group in groups.items():
+    for (device, dtype, mesh), group in groups.items():
+        key = GroupKey(device, dtype, mesh)
         partials.add(key, group_partial(key, group, norm_type, foreach))
     return partials
 
