@@ -6,7 +6,8 @@ Starts ``--nprocs`` ranks (one subprocess each, rendezvous through a file, every
 norm of those full gradients:
 
 - ``dtensor``: DTensor gradients (``Shard(0)``, ``Shard(1)``, ``Replicate()``; fp32 and bf16) on a
-  1-D device mesh: ``compute_gradient_health()`` and ``foreach=True`` (FSDP2 / tensor parallel);
+  1-D device mesh: ``compute_gradient_health()`` for every ``foreach``, and ``total_norm`` for the
+  inf-norm and p=3 (FSDP2 / tensor parallel);
 - ``shards``: plain local shards (FSDP1 / ZeRO style) with ``process_group``; the rank-local norm
   without it is recorded to show what goes wrong then;
 - ``inf``: the inf-norm of the shards through ``total_norm(..., process_group=...)`` (max all-reduce);
@@ -93,6 +94,11 @@ def run_rank(
             monitor = GradientHealthMonitor(foreach=foreach)
             monitor.register(dtensor_params, nn.Module())
             record(f"dtensor foreach={foreach}", monitor.compute_gradient_health()["host_grad_norm"], expected)
+        expected_inf = max(float(full.double().abs().max()) for full in fulls)
+        dtensor_grads = [param.grad for param in dtensor_params if param.grad is not None]
+        record("dtensor inf", float(total_norm(dtensor_grads, math.inf)), expected_inf)
+        record("dtensor p=3", float(total_norm(dtensor_grads, 3.0)),
+               math.fsum(float(full.double().abs().pow(3).sum()) for full in fulls) ** (1 / 3))
 
         # Plain local shards (FSDP1 / ZeRO): each rank holds one chunk of every flattened gradient.
         shard_params = nn.ParameterList()
@@ -109,8 +115,7 @@ def run_rank(
         local_norm = local.compute_gradient_health()["host_grad_norm"]
         checks["shards without process_group (rank-local)"] = {"measured": local_norm, "expected": expected,
                                                              "ok": world == 1 or not close(local_norm, expected)}
-        grads = [param.grad for param in shard_params]
-        expected_inf = max(float(full.double().abs().max()) for full in fulls)
+        grads = [param.grad for param in shard_params if param.grad is not None]
         record("inf shards process_group", float(total_norm(grads, math.inf, process_group=dist.group.WORLD)),
                expected_inf)
 
