@@ -292,7 +292,9 @@ def total_grad_norm_sq(
     foreach: bool | None = None,
     process_group: dist.ProcessGroup | None = None,
 ) -> Tensor | None:
-    """Squared L2 norm of all ``tensors`` together, as a 0-dim tensor; never synchronises the host.
+    """Squared L2 norm of all ``tensors`` together, as a 0-dim tensor, without a host synchronisation
+    (except where sparse gradients must be coalesced; with a ``process_group`` the all-reduce is a
+    collective every rank must join).
 
     ``None`` for no tensors ("no grads"; never with a ``process_group``, since whether other ranks
     had any is not known without synchronising); a zero tensor when tensors exist but hold no
@@ -456,7 +458,8 @@ class GradientHealthMonitor:
 
     @torch.no_grad()
     def compute_gradient_health_async(self) -> AsyncGradientStats:
-        """Squared gradient norms as device tensors, without synchronising with the host.
+        """Squared gradient norms as device tensors, without synchronising with the host (sparse
+        gradients excepted: coalescing them synchronises on CUDA).
 
         A side with no gradients yields ``None``, distinct from a side whose gradients are zero.
         Can be captured in a CUDA graph (single device, no ``process_group``, no sparse gradients);
