@@ -109,8 +109,10 @@ def test_removing_the_documentation_block_is_reported(tmp_path: Path) -> None:
 
 
 def test_block_uses_the_first_layout_with_the_correct_version() -> None:
+    # 2.4, not 1.11: the function shipped in 1.11, but the call as written passes dtype=, which
+    # first shipped in 2.4 (the "since" is that of the call, not of the name).
     block = documentation_block(source_lines())
-    assert block[0] == "# NOTE: Private API, stable since PyTorch 1.11."
+    assert block[0] == "# NOTE: Private API, stable since PyTorch 2.4."
     assert block[1] == "# If this breaks in future PyTorch, fallback is:"
     assert len(block) == 3 and block[2].startswith("#   ")
 
@@ -125,8 +127,24 @@ def test_documented_fallback_is_exactly_what_the_fallback_path_runs() -> None:
     assert ast.dump(fallback_tree.body[0]) == ast.dump(runs)
     # ... and the fused function's variables are the ones the fallback names.
     fused_parameters = [arg.arg for arg in functions["fused_norms"].args.args]
-    assert fused_parameters == ["grads", "accumulation_dtype"]
+    assert fused_parameters == ["grads", "norm_type", "accumulation_dtype"]
     assert [arg.arg for arg in fallback_path.args.args] == fused_parameters
+
+
+def test_the_private_call_passes_every_argument_literally() -> None:
+    """No ``**kwargs``/``*args``: a static reader (and esper-lint) sees the ``dtype=`` keyword."""
+    tree = ast.parse(REFERENCE_MODULE.read_text(encoding="utf-8"))
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and ast.unparse(node.func) == PRIVATE_CALL]
+    assert len(calls) == 1
+    call = calls[0]
+    assert all(keyword.arg is not None for keyword in call.keywords)
+    assert not any(isinstance(arg, ast.Starred) for arg in call.args)
+    assert [keyword.arg for keyword in call.keywords] == ["dtype"]
+
+
+def test_the_reference_requires_the_torch_release_its_block_names() -> None:
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'^reference = \["torch>=2\.4"\]', pyproject, flags=re.MULTILINE), "the extra must pin torch>=2.4"
 
 
 def private_torch_references(tree: ast.AST) -> list[str]:

@@ -11,11 +11,15 @@ bit for bit; on CUDA (tests/gpu) they only agree within the tolerances above.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -28,8 +32,9 @@ from torch import Tensor, nn  # noqa: E402
 from esper_lint.reference import GradientHealthMonitor, gradient_health  # noqa: E402
 from esper_lint.reference.gradient_health import (  # noqa: E402
     GRAD_RATIO_EPSILON,
-    torch_release_at_least,
+    AsyncGradientStats,
     total_grad_norm_sq,
+    total_norm,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -209,9 +214,9 @@ def fused_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[Tensor]]:
     calls: list[list[Tensor]] = []
     real = gradient_health.fused_norms
 
-    def spy(grads: Sequence[Tensor], accumulation_dtype: torch.dtype | None) -> list[Tensor]:
+    def spy(grads: list[Tensor], norm_type: float, accumulation_dtype: torch.dtype | None) -> list[Tensor]:
         calls.append(list(grads))
-        return real(grads, accumulation_dtype)
+        return real(grads, norm_type, accumulation_dtype)
 
     monkeypatch.setattr(gradient_health, "fused_norms", spy)
     return calls
@@ -222,9 +227,9 @@ def fallback_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[Tensor]]:
     calls: list[list[Tensor]] = []
     real = gradient_health.per_tensor_norms
 
-    def spy(grads: Sequence[Tensor], accumulation_dtype: torch.dtype | None) -> list[Tensor]:
+    def spy(grads: list[Tensor], norm_type: float, accumulation_dtype: torch.dtype | None) -> list[Tensor]:
         calls.append(list(grads))
-        return real(grads, accumulation_dtype)
+        return real(grads, norm_type, accumulation_dtype)
 
     monkeypatch.setattr(gradient_health, "per_tensor_norms", spy)
     return calls
@@ -294,30 +299,6 @@ def test_one_scalar_per_device_crosses_devices(monkeypatch: pytest.MonkeyPatch) 
     assert crossings == [("cpu", "meta")]
 
 
-def test_pre_2_4_torch_uses_fused_path_only_where_dtype_is_not_needed(
-    monkeypatch: pytest.MonkeyPatch, fused_calls: list[list[Tensor]], fallback_calls: list[list[Tensor]]
-) -> None:
-    monkeypatch.setattr(gradient_health, "FOREACH_NORM_ACCEPTS_DTYPE", False)
-    grads = mixed_dtype_grads()
-    result = total_grad_norm_sq(grads, foreach=None)
-    assert result is not None
-    assert {call[0].dtype for call in fused_calls} == {torch.float32, torch.float64}
-    assert {call[0].dtype for call in fallback_calls} == {torch.float16, torch.bfloat16}
-    assert math.sqrt(float(result)) == pytest.approx(float64_norm(grads), rel=LOW_PRECISION_RTOL)
-    with pytest.raises(RuntimeError, match="dtype= argument"):
-        total_grad_norm_sq(random_grads([(3,)], torch.bfloat16), foreach=True)
-
-
-@pytest.mark.parametrize(
-    ("version", "expected"),
-    [("2.13.0+cpu", True), ("2.4.0", True), ("2.4.1+cu121", True), ("2.4.0rc1", True),
-     ("2.4.0a0+git1234", False), ("2.4.0.dev20240501", False), ("2.3.1", False),
-     ("1.11.0", False), ("10.0", True), ("garbage", False)],
-)
-def test_dtype_keyword_detection_from_version(version: str, expected: bool) -> None:
-    assert torch_release_at_least(version, (2, 4)) is expected
-
-
 # --------------------------------------------------------------------------- None / empty / zero
 
 
@@ -376,7 +357,9 @@ def test_zero_grads_differ_from_no_grads(fused_calls: list[list[Tensor]]) -> Non
         (None, None, 0.0),
         (0.0, 0.0, 0.0),
         (1e-20, 1e-20, 1e-10 / (1e-10 + GRAD_RATIO_EPSILON)),  # tiny host norm: eps dominates
-        (math.inf, 1.0, 0.0),
+        (math.inf, 1.0, math.nan),  # a non-finite norm is surfaced, never read as 'host dominates'
+        (4.0, math.nan, math.nan),
+        (math.nan, 9.0, math.nan),
     ],
 )
 def test_ratio_edge_cases(host_sq: float | None, seed_sq: float | None, expected_ratio: float) -> None:
@@ -386,9 +369,9 @@ def test_ratio_edge_cases(host_sq: float | None, seed_sq: float | None, expected
         stats = monitor.materialize_gradient_stats(
             {"_async": True, "_host_norm_sq": convert(host_sq), "_seed_norm_sq": convert(seed_sq)}
         )
-        assert stats["seed_gradient_ratio"] == pytest.approx(expected_ratio, rel=1e-6)
-        assert monitor.host_grad_norm == stats["host_grad_norm"]
-        assert monitor.seed_grad_norm == stats["seed_grad_norm"]
+        assert stats["seed_gradient_ratio"] == pytest.approx(expected_ratio, rel=1e-6, nan_ok=True)
+        assert monitor.host_grad_norm == pytest.approx(stats["host_grad_norm"], nan_ok=True)
+        assert monitor.seed_grad_norm == pytest.approx(stats["seed_grad_norm"], nan_ok=True)
 
 
 # --------------------------------------------------------------------------- API and state
@@ -480,3 +463,321 @@ def test_importing_esper_lint_does_not_import_torch() -> None:
     code = "import sys, esper_lint; sys.exit(1 if 'torch' in sys.modules else 0)"
     completed = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
+
+
+# --------------------------------------------------------------------------- API (get_total_norm's inputs)
+
+
+def test_total_grad_norm_sq_accepts_a_single_tensor_and_any_iterable() -> None:
+    grads = random_grads([(5, 3), (7,)], torch.float32, seed=13)
+    from_list = total_grad_norm_sq(grads)
+    from_generator = total_grad_norm_sq(g for g in grads)
+    single = total_grad_norm_sq(grads[0])
+    assert from_list is not None and from_generator is not None and single is not None
+    assert torch.equal(from_list, from_generator)
+    assert math.sqrt(float(single)) == pytest.approx(float64_norm(grads[:1]), rel=LOW_PRECISION_RTOL)
+
+
+def test_total_grad_norm_sq_runs_under_no_grad() -> None:
+    leaf = torch.randn(6, requires_grad=True)
+    result = total_grad_norm_sq([leaf * 2])  # an input that is part of an autograd graph
+    assert result is not None and not result.requires_grad and result.grad_fn is None
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_total_norm_matches_get_total_norm(dtype: torch.dtype, norm_type: float) -> None:
+    grads = random_grads(TRANSFORMER_LIKE_SHAPES, dtype, seed=14)
+    for tensors in (grads, grads[0], iter(grads)):
+        expected = torch.nn.utils.get_total_norm(list(tensors) if not isinstance(tensors, Tensor) else tensors,
+                                                 norm_type)
+        for foreach in (None, False):
+            measured = total_norm(grads if not isinstance(tensors, Tensor) else tensors, norm_type, foreach=foreach)
+            assert float(measured) == pytest.approx(float(expected), rel=rtol_for(dtype))
+    assert float(total_norm([])) == 0.0 == float(torch.nn.utils.get_total_norm([]))
+
+
+def test_total_norm_accumulates_bf16_in_fp32_where_get_total_norm_does_not() -> None:
+    grads = [torch.ones(66049, dtype=torch.bfloat16)]  # norm exactly 257; not a bf16 value
+    assert float(total_norm(grads)) == 257.0
+    assert float(torch.nn.utils.get_total_norm(grads)) != 257.0
+
+
+def test_total_norm_rejects_what_it_cannot_compute() -> None:
+    with pytest.raises(ValueError, match="norm_type must be positive"):
+        total_norm([torch.ones(3)], 0.0)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        total_norm([torch.tensor([1.0, math.nan])], error_if_nonfinite=True)
+
+
+# --------------------------------------------------------------------------- groups cached at register()
+
+
+def test_a_call_does_no_per_tensor_grouping_or_validation(
+    monkeypatch: pytest.MonkeyPatch, fused_calls: list[list[Tensor]]
+) -> None:
+    monitor = monitor_for(mixed_dtype_grads(), random_grads([(16, 16), (16,)], torch.bfloat16, 15))
+    per_tensor_work: list[str] = []
+    for name in ("group_key", "dense_values", "grouped_partials"):
+        real = getattr(gradient_health, name)
+
+        def spy(*args: object, _real: Callable = real, _name: str = name, **kwargs: object) -> object:
+            per_tensor_work.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(gradient_health, name, spy)
+    monitor.compute_gradient_health_async()
+    assert per_tensor_work == []  # grouped and validated once, in register()
+    assert len(fused_calls) == 5  # one fused call per (device, dtype) group: 4 host + 1 seed
+
+
+def test_register_rejects_forced_fusion_on_a_device_without_foreach_kernels() -> None:
+    meta = nn.ParameterList([nn.Parameter(torch.empty(3, device="meta"))])
+    with pytest.raises(RuntimeError, match="foreach=True was passed"):
+        GradientHealthMonitor(foreach=True).register(meta, nn.Module())
+
+
+def test_include_filter_and_tied_parameters_are_counted_once() -> None:
+    shared = nn.Parameter(torch.zeros(4))
+    shared.grad = torch.full((4,), 2.0)
+    other = nn.Parameter(torch.zeros(3))
+    other.grad = torch.full((3,), 5.0)
+    host = nn.ParameterDict({"a": shared, "b": shared, "other": other})  # tied: yielded once
+    monitor = GradientHealthMonitor()
+    monitor.register(host, nn.Module())
+    assert monitor.compute_gradient_health()["host_grad_norm"] == pytest.approx(math.sqrt(16 + 75))
+    monitor.register(host, nn.Module(), include=lambda name, param: name != "other")
+    assert monitor.compute_gradient_health()["host_grad_norm"] == pytest.approx(4.0)
+
+
+# --------------------------------------------------------------------------- non-finite gradients
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf], ids=["nan", "inf"])
+def test_non_finite_host_gradients_are_surfaced(bad: float) -> None:
+    host = random_grads([(4, 4)], torch.float32, 16)
+    host[0][1, 2] = bad
+    stats = monitor_for(host, random_grads([(4,)], torch.float32, 17)).compute_gradient_health()
+    assert not math.isfinite(stats["host_grad_norm"])
+    assert math.isnan(stats["seed_gradient_ratio"])  # never 0.0, the value of "host dominates"
+
+
+# --------------------------------------------------------------------------- sparse gradients
+
+
+def test_sparse_embedding_gradients_are_handled() -> None:
+    embedding = nn.Embedding(20, 4, sparse=True)
+    head = nn.Linear(4, 2)
+    head(embedding(torch.tensor([3, 3, 7, 11, 3]))).sum().backward()  # repeated rows: uncoalesced
+    grad = embedding.weight.grad
+    assert grad is not None and grad.layout == torch.sparse_coo and not grad.is_coalesced()
+    dense = [grad.to_dense()]
+    for foreach in (None, False):
+        monitor = GradientHealthMonitor(foreach=foreach)
+        monitor.register(nn.ModuleList([embedding, head]), nn.Module())
+        stats = monitor.compute_gradient_health()
+        expected = float64_norm(dense + [p.grad for p in head.parameters()])  # type: ignore[misc]
+        assert stats["host_grad_norm"] == pytest.approx(expected, rel=LOW_PRECISION_RTOL)
+    assert float(total_grad_norm_sq([grad])) == pytest.approx(float64_norm(dense) ** 2, rel=LOW_PRECISION_RTOL)
+
+
+def test_other_sparse_layouts_are_rejected_with_a_clear_message() -> None:
+    csr = torch.eye(3).to_sparse_csr()
+    with pytest.raises(TypeError, match=r"torch.sparse_csr gradients are not supported .*\.to_dense\(\)"):
+        total_grad_norm_sq([torch.ones(2), csr])
+
+
+# --------------------------------------------------------------------------- devices without float64
+
+
+@pytest.fixture
+def cpu_without_float64(monkeypatch: pytest.MonkeyPatch) -> list[torch.dtype]:
+    """Pretend the CPU is a device that cannot hold float64 (as MPS cannot); record every dtype
+    produced on it by ``Tensor.to`` and ``torch.stack``."""
+    monkeypatch.setattr(gradient_health, "DEVICE_TYPES_WITHOUT_FLOAT64", frozenset({"cpu"}), raising=False)
+    produced: list[torch.dtype] = []
+    real_to, real_stack = torch.Tensor.to, torch.stack
+
+    def recording_to(self: Tensor, *args: object, **kwargs: object) -> Tensor:
+        out = real_to(self, *args, **kwargs)
+        produced.append(out.dtype)
+        return out
+
+    def recording_stack(tensors: Sequence[Tensor], *args: object, **kwargs: object) -> Tensor:
+        out = real_stack(tensors, *args, **kwargs)
+        produced.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "to", recording_to)
+    monkeypatch.setattr(torch, "stack", recording_stack)
+    return produced
+
+
+def test_materialize_never_packs_float64_on_a_device_without_it(cpu_without_float64: list[torch.dtype]) -> None:
+    monitor = monitor_for(random_grads([(8, 8)], torch.bfloat16, 18), random_grads([(8,)], torch.float16, 19))
+    stats = monitor.compute_gradient_health_async()
+    cpu_without_float64.clear()
+    health = monitor.materialize_gradient_stats(stats)
+    assert cpu_without_float64 and torch.float64 not in cpu_without_float64
+    assert health["host_grad_norm"] > 0 and health["seed_grad_norm"] > 0
+
+
+def test_partials_are_combined_without_float64_on_a_device_without_it(
+    cpu_without_float64: list[torch.dtype],
+) -> None:
+    # fp64 meta gradients cannot exist on such a device; mixing groups must not create them either.
+    grads = random_grads([(6, 6)], torch.float32, 20) + random_grads([(6,)], torch.bfloat16, 21)
+    result = total_grad_norm_sq(grads)
+    assert result is not None and result.dtype == torch.float32
+    assert torch.float64 not in cpu_without_float64
+
+
+# --------------------------------------------------------------------------- reset() during a call
+
+
+def test_reset_from_another_thread_never_yields_a_partial_sum() -> None:
+    """Thread B resets the monitor while thread A is half-way through collecting gradients.
+
+    The pause is deterministic: the 50th gradient read hands control to B and waits for it.
+    """
+    grads = [torch.full((3,), float(i + 1)) for i in range(100)]
+    in_call, reset_done = threading.Event(), threading.Event()
+    reads = {"count": 0}
+
+    class PausingParameter(nn.Parameter):
+        @property  # type: ignore[override]
+        def grad(self) -> Tensor | None:
+            reads["count"] += 1
+            if reads["count"] == 50:
+                in_call.set()
+                assert reset_done.wait(timeout=30)
+            return self._stored_grad  # type: ignore[attr-defined]
+
+    params = nn.ParameterList()
+    for grad in grads:
+        param = PausingParameter(torch.zeros(3))
+        param._stored_grad = grad  # type: ignore[attr-defined]
+        params.append(param)
+    monitor = GradientHealthMonitor()
+    monitor.register(params, nn.Module())
+    results: list[AsyncGradientStats] = []
+    caller = threading.Thread(target=lambda: results.append(monitor.compute_gradient_health_async()))
+    caller.start()
+    assert in_call.wait(timeout=30)
+    monitor.reset()
+    reset_done.set()
+    caller.join(timeout=30)
+    assert not caller.is_alive() and len(results) == 1
+    host_sq = results[0]["_host_norm_sq"]
+    assert isinstance(host_sq, Tensor)
+    assert float(host_sq) == pytest.approx(float64_norm(grads) ** 2, rel=LOW_PRECISION_RTOL)  # all 100, not 49
+    assert monitor.compute_gradient_health_async()["_host_norm_sq"] is None  # and the reset took effect
+
+
+# --------------------------------------------------------------------------- DTensor and sharded gradients
+
+
+@pytest.fixture
+def one_rank_gloo_group(tmp_path: Path) -> Iterator[object]:
+    """A single-process gloo group (file rendezvous: no port) and a 1-rank CPU device mesh."""
+    dist = pytest.importorskip("torch.distributed")
+    if not dist.is_available():
+        pytest.skip("torch was built without torch.distributed")
+    from torch.distributed.device_mesh import init_device_mesh
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1,
+                            timeout=timedelta(seconds=60))
+    try:
+        yield init_device_mesh("cpu", (1,))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_dtensor_gradients_on_a_one_rank_mesh(one_rank_gloo_group: object) -> None:
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+
+    fulls = random_grads([(8, 4), (6,), (5, 3)], torch.float32, 22)
+    fulls[1] = fulls[1].bfloat16()
+    params = nn.ParameterList()
+    for full, placement in zip(fulls, [Shard(0), Replicate(), Shard(1)], strict=True):
+        param = nn.Parameter(distribute_tensor(torch.zeros_like(full), one_rank_gloo_group, [placement]))
+        param.grad = distribute_tensor(full, one_rank_gloo_group, [placement])
+        params.append(param)
+    for foreach in (None, True, False):  # foreach=True accepts DTensor: _foreach_norm has a DTensor rule
+        monitor = GradientHealthMonitor(foreach=foreach)
+        monitor.register(params, nn.Module())
+        stats = monitor.compute_gradient_health()  # the seed's .tolist() refused DTensor here
+        assert stats["host_grad_norm"] == pytest.approx(float64_norm(fulls), rel=LOW_PRECISION_RTOL)
+    grads = [param.grad for param in params]
+    assert float(total_norm(grads)) == pytest.approx(float64_norm(fulls), rel=LOW_PRECISION_RTOL)
+
+
+def test_process_group_on_one_rank_is_the_local_norm(one_rank_gloo_group: object) -> None:
+    import torch.distributed as dist
+
+    grads = random_grads(TRANSFORMER_LIKE_SHAPES, torch.float32, 23)
+    monitor = GradientHealthMonitor(process_group=dist.group.WORLD)
+    monitor.register(module_with_grads(grads), nn.Module())
+    stats = monitor.compute_gradient_health_async()
+    assert isinstance(stats["_seed_norm_sq"], Tensor) and float(stats["_seed_norm_sq"]) == 0.0  # never None
+    assert monitor.materialize_gradient_stats(stats)["host_grad_norm"] == pytest.approx(
+        float64_norm(grads), rel=LOW_PRECISION_RTOL)
+
+
+def test_two_processes_dtensor_and_sharded_global_norms(tmp_path: Path) -> None:
+    """Two gloo ranks on the CPU: DTensor grads, plain shards with process_group, the inf-norm and
+    a tensor-parallel duplicate counted once all give the norm of the unsharded gradients."""
+    out = tmp_path / "fresh" / "dist.json"  # a folder that does not exist yet
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "distributed_norm_check.py"), "--backend", "gloo",
+         "--device", "cpu", "--nprocs", "2", "--timeout", "150", "--json", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=200,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    summary = json.loads(out.read_text())
+    assert summary["ok"] and summary["nprocs"] == 2 and len(summary["ranks"]) == 2
+    for rank in summary["ranks"]:
+        checks = rank["checks"]
+        assert checks["shards process_group"]["ok"] and checks["dtensor foreach=True"]["ok"]
+        # Without the process group each rank sees only its shard: the silently wrong norm.
+        local = checks["shards without process_group (rank-local)"]
+        assert local["measured"] < local["expected"]
+
+
+# --------------------------------------------------------------------------- benchmark output
+
+
+def test_benchmark_writes_json_into_a_folder_that_does_not_exist(tmp_path: Path) -> None:
+    out = tmp_path / ".bench" / "x.json"
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_gradient_health.py"), "--device", "cpu",
+         "--configs", "16x256", "--max-params", "20000", "--warmup", "0", "--repeats", "1", "--json", str(out),
+         "--out", str(tmp_path / "plots" / "p.png")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    payload = json.loads(out.read_text())
+    assert {row["method"] for row in payload["rows"]} >= {"monitor", "get_total_norm"}
+
+
+def test_gpu_check_script_runs_its_cpu_mode_from_a_fresh_checkout(tmp_path: Path) -> None:
+    """benchmarks/gpu_check.sh --cpu: the steps a GPU run makes, small and on the CPU, into an output
+    folder that does not exist yet, started from another directory (the distributed step has its
+    own test above)."""
+    out = tmp_path / "not" / "yet" / "there"
+    completed = subprocess.run(
+        ["bash", str(REPO_ROOT / "benchmarks" / "gpu_check.sh"), "--cpu", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHON": sys.executable, "SKIP_DISTRIBUTED": "1"},
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "cpu"
+    assert {name: step["exit_code"] for name, step in summary["steps"].items()} == {
+        "gpu_suite": 0, "bench_bfloat16": 0, "bench_float32": 0}
+    # Without CUDA the GPU suite is collected and every test skipped, none failed.
+    assert summary["gpu_suite"]["tests"] > 0
+    assert summary["gpu_suite"]["skipped"] == summary["gpu_suite"]["tests"]
+    monitor_rows = [row for row in summary["largest_sets"] if row["method"] == "monitor"]
+    assert {row["dtype"] for row in monitor_rows} == {"bfloat16", "float32"}
+    assert all(row["host_ms"] > 0 for row in monitor_rows)

@@ -105,10 +105,10 @@ def path_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[Tensor]]]
     for key, name in (("fused", "fused_norms"), ("fallback", "per_tensor_norms")):
         real = getattr(gradient_health, name)
 
-        def spy(grads: Sequence[Tensor], accumulation_dtype: torch.dtype | None,
+        def spy(grads: list[Tensor], norm_type: float, accumulation_dtype: torch.dtype | None,
                 _real: Callable = real, _key: str = key) -> list[Tensor]:
             calls[_key].append(list(grads))
-            return _real(grads, accumulation_dtype)
+            return _real(grads, norm_type, accumulation_dtype)
 
         monkeypatch.setattr(gradient_health, name, spy)
     return calls
@@ -257,6 +257,59 @@ def test_capture_and_replay_in_a_cuda_graph() -> None:
         health = monitor.materialize_gradient_stats(static_stats)
         assert health["host_grad_norm"] == pytest.approx(float64_norm(host_values[step]), rel=RTOL)
         assert health["seed_grad_norm"] == pytest.approx(float64_norm(seed_values[step]), rel=RTOL)
+
+
+def test_graph_replay_follows_training_steps_with_zero_grad_set_to_none_false() -> None:
+    """The documented condition for graph replay: the same grad tensors at every replay.
+
+    ``zero_grad(set_to_none=False)`` zeroes them in place and backward accumulates into them, so a
+    graph captured once keeps reading the current gradients step after step.
+    """
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.GELU(), nn.Linear(64, 8)).cuda()
+    seed = nn.Linear(8, 8).cuda()
+    monitor = GradientHealthMonitor()
+    monitor.register(model, seed)
+
+    def step(batch: Tensor) -> None:
+        model.zero_grad(set_to_none=False)
+        seed.zero_grad(set_to_none=False)
+        seed(model(batch)).square().sum().backward()
+
+    step(torch.randn(16, 64, device="cuda"))
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            monitor.compute_gradient_health_async()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_stats = monitor.compute_gradient_health_async()
+    for _ in range(3):
+        step(torch.randn(16, 64, device="cuda"))
+        graph.replay()
+        torch.cuda.synchronize()
+        replayed = monitor.materialize_gradient_stats(static_stats)
+        fresh = monitor.compute_gradient_health()
+        assert replayed["host_grad_norm"] == pytest.approx(fresh["host_grad_norm"], rel=RTOL)
+        assert replayed["seed_grad_norm"] == pytest.approx(fresh["seed_grad_norm"], rel=RTOL)
+
+
+def test_nan_gradients_on_cuda_give_a_nan_ratio() -> None:
+    host = grads_on("cuda", SHAPES, torch.bfloat16, seed=70)
+    host[0][0, 0] = float("nan")
+    stats = monitor_for(host, grads_on("cuda", [(64,)], torch.float32, seed=71)).compute_gradient_health()
+    assert math.isnan(stats["host_grad_norm"]) and math.isnan(stats["seed_gradient_ratio"])
+
+
+def test_sparse_embedding_gradients_on_cuda() -> None:
+    embedding = nn.Embedding(1000, 64, sparse=True).cuda()
+    embedding(torch.tensor([3, 3, 7], device="cuda")).sum().backward()
+    monitor = GradientHealthMonitor()
+    monitor.register(embedding, nn.Module())
+    expected = float64_norm([embedding.weight.grad.to_dense()])  # type: ignore[union-attr]
+    assert monitor.compute_gradient_health()["host_grad_norm"] == pytest.approx(expected, rel=RTOL)
 
 
 # --------------------------------------------------------------------------- devices
