@@ -189,10 +189,12 @@ def _string(value: Any, key: str, where: str) -> str:
 
 
 def _torch_versions(value: Any, key: str, where: str) -> str:
+    from esper_lint.torch_index.versions import quote_short
+
     text = _string(value, key, where)
     problem = torch_range_problem(text)
     if problem is not None:
-        raise ConfigError(f"{where}: `{key}` = {text!r} {problem}")
+        raise ConfigError(f"{where}: `{key}` = {quote_short(text)} {problem}")
     return text
 
 
@@ -207,7 +209,8 @@ def torch_range_problem(text: str) -> str | None:
         releases = indexed_releases()
         covered = releases_in_range(text, releases)
     except SpecifierError as exc:
-        return f"is not a version range like '>=2.1,<2.16': {exc}"
+        reason = str(exc) if len(str(exc)) <= 200 else str(exc)[:197] + "..."
+        return f"is not a version range like '>=2.1,<2.16': {reason}"
     if not covered:
         return f"holds no torch release the bundled index knows ({releases[0]}–{releases[-1]})"
     return None
@@ -396,7 +399,7 @@ def _declared_torch_range(data: Mapping[str, Any], where: Path) -> str | None:
     """The supported torch range by default: the project's own dependency on torch (the first
     requirement for torch with a specifier). A requirement that does not parse, or that holds no
     indexed release, is an error naming the file: silently meaning "no range" fails open."""
-    from esper_lint.torch_index.versions import requirement_specifier
+    from esper_lint.torch_index.versions import quote_short, requirement_specifier
 
     project = data.get("project")
     if not isinstance(project, dict):
@@ -417,7 +420,7 @@ def _declared_torch_range(data: Mapping[str, Any], where: Path) -> str | None:
             problem = torch_range_problem(spec)
             if problem is not None:
                 raise ConfigError(
-                    f"{where}: the torch requirement {requirement.strip()!r} {problem}"
+                    f"{where}: the torch requirement {quote_short(requirement.strip())} {problem}"
                     f" (set `torch-versions` in [{TABLE}] to name the supported range yourself)"
                 )
             return spec
