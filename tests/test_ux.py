@@ -278,3 +278,11 @@ def test_flake8_reports_a_use_whose_central_declaration_is_invalid(tmp_path: Pat
     assert result.returncode == 1
     assert result.stdout.startswith("bad.py:3:9: ESP102 invalid Private API documentation for `torch._foreach_norm`:")
     assert "its central declaration at pyproject.toml:2 is invalid: no `fallback` code" in result.stdout
+
+
+def test_verify_honours_noqa_as_check_does(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    source = "import torch\ntorch._no_such_api_x()  # noqa: ESP203\ntorch._no_such_api_y()\n"
+    root = project(tmp_path, files={"a.py": source})
+    result = run(root, "verify", "--no-cache")
+    assert result.returncode == 1 and [line.split(":")[:2] for line in result.stdout.splitlines()] == [["a.py", "3"]]
