@@ -261,6 +261,17 @@ def test_flake8_configuration_errors_are_one_line_and_exit_2(tmp_path: Path) -> 
     assert bad_range.returncode == 2 and "Traceback" not in bad_range.stderr and "--esper-torch-versions" in bad_range.stderr
 
 
+def test_flake8_finds_a_broken_nested_configuration_before_checking(tmp_path: Path) -> None:
+    root = project(tmp_path, files={"pkg/a.py": BAD, "vendored/b.py": BAD})
+    (root / "vendored" / "esper-lint.toml").write_text("nonsense = 1\n", encoding="utf-8")
+    excluded = flake8(root, "--extend-exclude", "vendored", ".")
+    assert excluded.returncode == 1 and "ESP101" in excluded.stdout  # flake8 excludes it: not its configuration
+    (root / "pkg" / "pyproject.toml").write_text("[tool.esper-lint]\nselect = 3\n", encoding="utf-8")
+    result = flake8(root, "--extend-exclude", "vendored", ".")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "pyproject.toml: `select` must be a list of strings" in result.stderr
+
+
 def test_flake8_honours_ignore_and_per_file_ignores(tmp_path: Path) -> None:
     root = project(tmp_path, 'per-file-ignores = { "tests/*" = ["ESP101"] }\n', files={"src/a.py": BAD, "tests/t.py": BAD})
     assert flake8(root, ".").stdout.splitlines()[0].startswith(f".{os.sep}src{os.sep}a.py:3:9: ESP101")

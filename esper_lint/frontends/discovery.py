@@ -39,7 +39,8 @@ def display_path(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _skip_dir(directory: Path, name: str) -> bool:
+def skip_folder(directory: Path, name: str) -> bool:
+    """Whether the walk skips the folder `name` in `directory` (tool folders, virtualenvs)."""
     if name in DEFAULT_EXCLUDED_DIRS or name.endswith(".egg-info"):
         return True
     try:
@@ -95,7 +96,7 @@ def _expand(path: Path, config_for: Callable[[Path], Config], found: Discovery, 
         dirnames[:] = sorted(
             name
             for name in dirnames
-            if not _skip_dir(here, name)
+            if not skip_folder(here, name)
             and not config.is_excluded(here / name)
             and not (gitignore is not None and gitignore.ignored(here / name, is_dir=True, top=path))
         )

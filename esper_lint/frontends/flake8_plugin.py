@@ -77,6 +77,29 @@ def _judge_declarations(config: Config) -> dict[str, str]:
     return invalid
 
 
+def _folders_with_settings(top: Path, excluded: Sequence[str]) -> Iterator[Path]:
+    """`top`, and each folder below it holding a file that may configure esper-lint, skipping what
+    discovery skips and flake8's `exclude` patterns (matched as flake8 does: name or whole path)."""
+    import fnmatch
+    import os
+
+    from esper_lint.config import CONFIG_FILE_NAMES
+    from esper_lint.frontends.discovery import skip_folder
+
+    yield top
+    names = ("pyproject.toml", *CONFIG_FILE_NAMES)
+    for directory, dirnames, filenames in os.walk(top):
+        here = Path(directory)
+        dirnames[:] = [
+            name
+            for name in dirnames
+            if not skip_folder(here, name)
+            and not any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(str(here / name), pattern) for pattern in excluded)
+        ]
+        if here != top and any(name in filenames for name in names):
+            yield here
+
+
 def _fail(message: str) -> NoReturn:
     """A configuration error under flake8: one line, and exit 2 (flake8's own usage-error code)."""
     print(f"flake8: esper-lint: error: {message}", file=sys.stderr)
@@ -119,15 +142,19 @@ class EsperLintChecker:
                 _fail(f"--esper-torch-versions (esper-torch-versions in flake8's settings) {options.esper_torch_versions!r} {problem}")
             overrides["torch_versions"] = options.esper_torch_versions
         cls._overrides = overrides
-        # The configurations of the paths flake8 was given, checked before any file is: an error
-        # found inside a file's check would reach the user as a plugin failure with a traceback.
+        # The configurations of the paths flake8 was given, and of the folders below them that hold
+        # one, checked before any file is: an error found inside a file's check would reach the
+        # user as a plugin failure with a traceback.
+        excluded = [*(getattr(options, "exclude", None) or ()), *(getattr(options, "extend_exclude", None) or ())]
         for name in getattr(options, "filenames", None) or ["."]:
             if name == "-":
                 continue
             start = Path(name).resolve()
-            loaded = _project_config(start if start.is_dir() else start.parent)
-            if isinstance(loaded, ConfigError):
-                _fail(str(loaded))
+            folders = _folders_with_settings(start, excluded) if start.is_dir() else iter([start.parent])
+            for folder in folders:
+                loaded = _project_config(folder)
+                if isinstance(loaded, ConfigError):
+                    _fail(str(loaded))
 
     def _config(self) -> Config:
         directory = Path(self.filename).resolve().parent if self.filename not in ("-", "stdin") else Path.cwd()
