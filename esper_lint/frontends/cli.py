@@ -16,9 +16,8 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from esper_lint import __version__
 from esper_lint.config import Config, ConfigError, load_config
@@ -27,6 +26,9 @@ from esper_lint.frontends.errors import InternalError, Stopped, describe
 from esper_lint.frontends.output import REPORTERS
 from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
 from esper_lint.model import Finding, ReferenceRecord
+
+if TYPE_CHECKING:
+    from esper_lint.frontends.settings import Settings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143: the shell's convention
@@ -265,16 +267,6 @@ def _tolerant_output() -> None:
             reconfigure(errors="backslashreplace")
 
 
-def effective_config(args: argparse.Namespace, paths: Sequence[Path]) -> Config:
-    """The configuration of `paths` as one (verify, inventory): the nearest above their common folder."""
-    config = load_config(paths, args.config)
-    if getattr(args, "select", None) is not None:
-        config = replace(config, select=tuple(args.select))
-    if getattr(args, "ignore", None) is not None:
-        config = replace(config, ignore=(*config.ignore, *args.ignore))
-    return config
-
-
 def _check(args: argparse.Namespace) -> int:
     from esper_lint.frontends.settings import Settings, check_selectors
 
@@ -283,7 +275,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.ignore is not None and not args.ignore:
         raise ConfigError("--ignore names no code: give codes or prefixes such as ESP101, ESP1 or ALL")
     settings = Settings(args.config, select=args.select, extend_select=args.extend_select, ignore=args.ignore or ())
-    paths: list[Path] = args.paths or [Path(".")]
+    # `--stdin-filename NAME` alone reads stdin too, as in ruff; `-` says so explicitly.
+    paths: list[Path] = args.paths or [Path("-" if args.stdin_filename is not None else ".")]
     if Path("-") in paths or args.stdin_filename is not None:
         return _check_stdin(args, paths, settings)
     paths = _settings_files_as_folders(paths)
@@ -371,7 +364,7 @@ def _settings_files_as_folders(paths: list[Path]) -> list[Path]:
     return [path.parent if path.name in names and os.path.isfile(path) else path for path in paths]
 
 
-def _group_by_config(files: list[Path], settings: Any) -> list[tuple[Config, list[Path]]]:
+def _group_by_config(files: list[Path], settings: Settings) -> list[tuple[Config, list[Path]]]:
     groups: dict[int, tuple[Config, list[Path]]] = {}
     for path in files:
         config = settings.for_file(path)
@@ -379,7 +372,7 @@ def _group_by_config(files: list[Path], settings: Any) -> list[tuple[Config, lis
     return list(groups.values())
 
 
-def _configs_with_declarations(paths: list[Path], settings: Any, groups: list[tuple[Config, list[Path]]]) -> list[Config]:
+def _configs_with_declarations(paths: list[Path], settings: Settings, groups: list[tuple[Config, list[Path]]]) -> list[Config]:
     """The configurations whose central declarations this run judges: those of the files checked,
     and those of the folders named (a declaration is judged even where no file uses it)."""
     configs = [config for config, _ in groups]
@@ -387,7 +380,7 @@ def _configs_with_declarations(paths: list[Path], settings: Any, groups: list[tu
     return [config for config in configs if config.private_apis]
 
 
-def _check_stdin(args: argparse.Namespace, paths: list[Path], settings: Any) -> int:
+def _check_stdin(args: argparse.Namespace, paths: list[Path], settings: Settings) -> int:
     """`check -` (or `--stdin-filename NAME -`): lint the buffer on stdin as the file NAME, under
     NAME's configuration (its per-file-ignores and excludes too), for editors and formatters."""
     from esper_lint.engine import analyse_source
