@@ -25,6 +25,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Config:
     select: tuple[str, ...] = ("ESP",)
+    extend_select: tuple[str, ...] = ()  # added to `select` (where ESP002, off by default, is turned on)
     ignore: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     extend_exclude: tuple[str, ...] = ()
@@ -43,7 +44,7 @@ class Config:
         ignore: Iterable[str] = self.ignore
         if path is not None and self.per_file_ignores:
             ignore = [*ignore, *self._file_ignores(path)]
-        return code_enabled(code, self.select, ignore)
+        return code_enabled(code, (*self.select, *self.extend_select), ignore)
 
     def _file_ignores(self, path: str) -> list[str]:
         relative = _relative_posix(Path(path), self.project_root)
@@ -66,6 +67,7 @@ class Config:
         return repr(
             (
                 self.select,
+                self.extend_select,
                 self.ignore,
                 self.per_file_ignores,
                 self.roots,
@@ -234,6 +236,7 @@ def _private_apis(value: Any, key: str, where: str) -> dict[str, dict[str, str]]
 
 _KEYS: dict[str, tuple[str, Callable[[Any, str, str], Any]]] = {
     "select": ("select", _codes),
+    "extend-select": ("extend_select", _codes),
     "ignore": ("ignore", _codes),
     "exclude": ("exclude", _string_list),
     "extend-exclude": ("extend_exclude", _string_list),

@@ -287,9 +287,15 @@ def _message(verdict: Verdict) -> str:
 def _apply_noqa(analysis: Analysis, source: bytes | str, config: Config) -> None:
     """flake8's `# noqa` comments, for every front end (esper_lint/noqa.py), and ESP002 where enabled.
     A file with neither findings nor `# noqa` pays one byte search at most."""
+    from esper_lint.config import OFF_BY_DEFAULT
     from esper_lint.noqa import UNUSED_NOQA
 
-    report = config.enabled(UNUSED_NOQA, analysis.path)
+    # ESP002 is off by default: a selector naming it comes first, so that a clean file under the
+    # defaults never pays for per-file-ignores' path matching.
+    selected = UNUSED_NOQA not in OFF_BY_DEFAULT or any(
+        len(prefix) > len("ESP") and UNUSED_NOQA.startswith(prefix) for prefix in (*config.select, *config.extend_select)
+    )
+    report = selected and config.enabled(UNUSED_NOQA, analysis.path)
     if not analysis.findings and not report:
         return
     from esper_lint.noqa import apply_noqa

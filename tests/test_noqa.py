@@ -100,6 +100,12 @@ def test_esp002_is_off_by_default_even_under_all() -> None:
     assert _engine("import torch\nx = torch.cuda.is_available()  # noqa: ESP101\n") == set()
 
 
+def test_extend_select_in_the_table_turns_esp002_on() -> None:
+    config = config_from_table({"extend-select": ["ESP002"]}, "test")
+    assert config.select == ("ESP",) and config.enabled("ESP002") and config.enabled("ESP101")
+    assert [f.code for f in analyse_source("x = 1  # noqa: ESP101\n", "case.py", config).findings] == ["ESP002"]
+
+
 def test_esp002_reports_an_esp_code_that_suppresses_nothing() -> None:
     source = "import torch\nx = torch.cuda.is_available()  # noqa: ESP101\n"
     ((line, column, message),) = _unused(source)

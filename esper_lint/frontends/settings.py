@@ -67,10 +67,10 @@ class Settings:
         return list(self._shared.values())
 
     def _overridden(self, config: Config) -> Config:
-        if self.select is not None:
-            config = replace(config, select=self.select)
+        if self.select is not None:  # replaces the configured select and extend-select, as in ruff
+            config = replace(config, select=self.select, extend_select=())
         if self.extend_select:
-            config = replace(config, select=(*config.select, *self.extend_select))
+            config = replace(config, extend_select=(*config.extend_select, *self.extend_select))
         if self.ignore:
             config = replace(config, ignore=(*config.ignore, *self.ignore))
         return config
@@ -91,6 +91,7 @@ def describe_settings(path: Path, config: Config) -> str:
         f"  configuration file: {source}",
         f"  project root: {config.project_root}",
         f"  select = {list(config.select)}",
+        f"  extend-select = {list(config.extend_select)}",
         f"  ignore = {list(config.ignore)}",
         f"  per-file-ignores = { {pattern: list(codes) for pattern, codes in config.per_file_ignores} }",
         f"  exclude = {list(config.exclude)}",
