@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fixture_cases import config_lines, fixture_paths, load_case
+from fixture_cases import FIXTURES, config_lines, fixture_paths, load_case
 
 ROOT = Path(__file__).resolve().parent.parent
 Row = tuple[str, int, int, str]
@@ -65,6 +65,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if own:
             (folder / "esper-lint.toml").write_text(own + '\nselect = ["ESP", "ESP002"]\n', encoding="utf-8")
         (folder / path.name).write_text(_with_noqa(case.source, lines), encoding="utf-8")
+    example = root / "example"  # the README's example, as it stands
+    example.mkdir()
+    for path in (FIXTURES / "example").glob("*.py"):
+        (example / path.name).write_bytes(path.read_bytes())
     return root
 
 
@@ -97,7 +101,7 @@ def test_cli_hook_and_flake8_agree_on_every_fixture_with_noqa_and_configuration(
     codes = {row[3] for row in cli}
     assert "ESP002" in codes  # the comments listing ESP301 and ESP203 in vain (ESP002 is on at the root and nested)
     assert not any(path == "plain/forms.py" and code == "ESP101" for path, _, _, code in cli)  # per-file-ignores
-    assert {path.split("/")[0] for path, _, _, _ in cli} >= {"plain", "typing_only_checked", "index_checks"}
+    assert {path.split("/")[0] for path, _, _, _ in cli} >= {"plain", "typing_only_checked", "index_checks", "example"}
 
 
 @pytest.mark.parametrize("folder", ["typing_only_checked", "index_checks"])
