@@ -52,7 +52,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("parity") / "project"
     (root / ".git").mkdir(parents=True)  # the repository's root: the configuration search stops here
     (root / "pyproject.toml").write_text(
-        '[tool.esper-lint]\nselect = ["ESP", "ESP002"]\nper-file-ignores = { "plain/forms.py" = ["ESP101"] }\n', encoding="utf-8"
+        '[tool.esper-lint]\nselect = ["ESP", "ESP002"]\nper-file-ignores = { "plain/forms.py" = ["ESP101"] }\n'
+        # A valid central declaration documents its uses under every door alike.
+        '[tool.esper-lint.private-apis."torch._foreach_norm"]\nsince = "1.11"\nfallback = "[g.norm() for g in grads]"\n',
+        encoding="utf-8",
     )
     for path in fixture_paths():
         if path.name == "syntax_error.py":
@@ -93,7 +96,9 @@ def _flake8(project: Path) -> set[Row]:
 
 def test_cli_hook_and_flake8_agree_on_every_fixture_with_noqa_and_configuration(project: Path) -> None:
     files = sorted(str(p.relative_to(project)) for p in project.rglob("*.py"))
-    cli = _cli(project, ".")
+    everything = _cli(project, ".")
+    assert not any(path.endswith(".toml") for path, _, _, _ in everything)  # the declaration is valid and used
+    cli = {row for row in everything if row[0].endswith(".py")}
     hook = _cli(project, *files)
     flake8 = _flake8(project)
     assert cli == hook == flake8, (sorted(cli ^ flake8), sorted(cli ^ hook))
