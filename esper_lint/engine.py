@@ -288,18 +288,16 @@ def _apply_noqa(analysis: Analysis, source: bytes | str, config: Config) -> None
     """flake8's `# noqa` comments, for every front end (esper_lint/noqa.py), and ESP002 where enabled.
     A file with neither findings nor `# noqa` pays one byte search at most."""
     from esper_lint.config import OFF_BY_DEFAULT
-    from esper_lint.noqa import UNUSED_NOQA
 
-    # ESP002 is off by default: a selector naming it comes first, so that a clean file under the
-    # defaults never pays for per-file-ignores' path matching.
-    selected = UNUSED_NOQA not in OFF_BY_DEFAULT or any(
-        len(prefix) > len("ESP") and UNUSED_NOQA.startswith(prefix) for prefix in (*config.select, *config.extend_select)
-    )
-    report = selected and config.enabled(UNUSED_NOQA, analysis.path)
-    if not analysis.findings and not report:
+    # ESP002, the one rule off by default, needs a selector more specific than ESP: checked first,
+    # so that a clean file under the defaults loads nothing more and never matches per-file-ignores.
+    selectors = (*config.select, *config.extend_select)
+    selected = any(len(prefix) > len("ESP") and code.startswith(prefix) for code in OFF_BY_DEFAULT for prefix in selectors)
+    if not analysis.findings and not selected:
         return
-    from esper_lint.noqa import apply_noqa
+    from esper_lint.noqa import UNUSED_NOQA, apply_noqa
 
+    report = selected and config.enabled(UNUSED_NOQA, analysis.path)
     path = analysis.path
 
     def listed_enabled(listed: str) -> bool:
