@@ -297,3 +297,10 @@ def test_verify_honours_noqa_as_check_does(tmp_path: Path) -> None:
     root = project(tmp_path, files={"a.py": source})
     result = run(root, "verify", "--no-cache")
     assert result.returncode == 1 and [line.split(":")[:2] for line in result.stdout.splitlines()] == [["a.py", "3"]]
+
+
+def test_inventory_skips_what_git_ignores(tmp_path: Path) -> None:
+    root = project(tmp_path, files={"src/a.py": BAD, "out/gen.py": BAD})
+    (root / ".gitignore").write_text("out/\n", encoding="utf-8")
+    (entry,) = json.loads(run(root, "inventory", "--format", "json").stdout)["names"]
+    assert [Path(path).as_posix() for path in entry["files"]] == ["src/a.py"]

@@ -504,7 +504,9 @@ def _inventory(args: argparse.Namespace) -> int:
 
     paths: list[Path] = args.paths or [Path(".")]
     config = load_config(paths, args.config)
-    discovery = discover(paths, config)
+    from esper_lint.frontends.gitignore import GitIgnore
+
+    discovery = discover(paths, config, gitignore=GitIgnore())  # the folder walk skips what git ignores, as check's does
     errors = list(discovery.errors)
     uses: list[tuple[str, ReferenceRecord]] = []
     for outcome in run_files(discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=True):

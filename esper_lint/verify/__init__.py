@@ -55,7 +55,9 @@ def verify_paths(
     with installed_torch_only(paths):  # never the linted project's own torch/ (see installed.py)
         torch_found()  # torch itself is imported only when there is a name to resolve in it
     result = GateResult("")
-    discovery = discover(paths, config)
+    from esper_lint.frontends.gitignore import GitIgnore
+
+    discovery = discover(paths, config, gitignore=GitIgnore())  # the folder walk skips what git ignores, as check's does
     result.errors.extend(discovery.errors)
     uses: list[tuple[str, int, int, str]] = []
     for outcome in run_files(discovery.files, config, jobs=jobs, cache_dir=cache_dir, with_references=True):
