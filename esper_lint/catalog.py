@@ -13,6 +13,8 @@ Front matter keys:
   central `[tool.esper-lint.private-apis]` declarations; `message(code, variant=...)` reads them.
 - `uses-index`: `true` for a rule judged against the torch index (the engine loads the index only
   when such a rule is enabled).
+- `default`: `"off"` for a rule that `select = ["ESP"]` and `ALL` leave out (config.OFF_BY_DEFAULT);
+  absent for the others.
 - `example-config`: TOML for `[tool.esper-lint]` under which the document's examples are judged.
 """
 
@@ -30,7 +32,7 @@ __all__ = ["FIX_KINDS", "FixKind", "Rule", "all_rules", "codes_table", "index_co
 
 _FRONT_MATTER = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n", re.S)
 _CODE_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
-_KEYS = frozenset({"code", "name", "summary", "message", "messages", "fix", "uses-index", "example-config"})
+_KEYS = frozenset({"code", "name", "summary", "message", "messages", "fix", "uses-index", "example-config", "default"})
 FIX_KINDS = ("safe", "unsafe")
 
 FixKind = Literal["safe", "unsafe"]
@@ -47,6 +49,7 @@ class Rule:
     messages: Mapping[str, str] = field(default_factory=dict, hash=False)  # variant -> template
     example_config: str = ""  # TOML for [tool.esper-lint] under which the examples are judged
     uses_index: bool = False  # judged against the torch index
+    off_by_default: bool = False  # only a selector more specific than `ESP` enables it
 
     def template(self, variant: str | None = None) -> str:
         if variant is None:
@@ -89,6 +92,9 @@ def _parse(text: str, where: str = "rule document") -> Rule:
     uses_index = meta.get("uses-index", False)
     if not isinstance(uses_index, bool):
         raise ValueError(f"{where}: `uses-index` must be true or false")
+    default = meta.get("default", "on")
+    if default not in ("on", "off"):
+        raise ValueError(f"{where}: `default` must be \"on\" or \"off\", not {default!r}")
     messages = meta.get("messages", {})
     if not isinstance(messages, dict) or not all(isinstance(v, str) and v for v in messages.values()):
         raise ValueError(f"{where}: `[messages]` must map variant names to message templates")
@@ -102,6 +108,7 @@ def _parse(text: str, where: str = "rule document") -> Rule:
         messages=dict(messages),
         example_config=str(meta.get("example-config", "")),
         uses_index=uses_index,
+        off_by_default=default == "off",
     )
 
 

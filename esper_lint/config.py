@@ -25,6 +25,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Config:
     select: tuple[str, ...] = ("ESP",)
+    extend_select: tuple[str, ...] = ()  # added to `select` (where ESP002, off by default, is turned on)
     ignore: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     extend_exclude: tuple[str, ...] = ()
@@ -36,12 +37,14 @@ class Config:
     private_apis: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     source: Path | None = None
     project_root: Path = field(default_factory=Path.cwd)
+    # Apply the noqa comments (esper_lint/noqa.py). False under flake8, which applies them itself.
+    noqa: bool = True
 
     def enabled(self, code: str, path: str | None = None) -> bool:
         ignore: Iterable[str] = self.ignore
         if path is not None and self.per_file_ignores:
             ignore = [*ignore, *self._file_ignores(path)]
-        return code_enabled(code, self.select, ignore)
+        return code_enabled(code, (*self.select, *self.extend_select), ignore)
 
     def _file_ignores(self, path: str) -> list[str]:
         relative = _relative_posix(Path(path), self.project_root)
@@ -64,6 +67,7 @@ class Config:
         return repr(
             (
                 self.select,
+                self.extend_select,
                 self.ignore,
                 self.per_file_ignores,
                 self.roots,
@@ -71,18 +75,28 @@ class Config:
                 self.check_typing_only,
                 self.torch_versions,
                 sorted((k, sorted(v.items())) for k, v in self.private_apis.items()),
+                self.noqa,
             )
         )
 
 
+# Rules that `ALL` and `ESP` leave out: only a selector more specific than `ESP` (ESP0, ESP002) turns
+# them on. Their documents say `default = "off"` in the front matter; tests/test_rules_docs.py keeps
+# the two in step (the catalog is not loaded on a clean run, so the set is written here too).
+OFF_BY_DEFAULT = frozenset({"ESP002"})
+
+
 def code_enabled(code: str, select: Iterable[str], ignore: Iterable[str]) -> bool:
-    """ruff's rule: the most specific matching prefix wins, and `ignore` wins a tie."""
+    """ruff's rule: the most specific matching prefix wins, and `ignore` wins a tie. A rule that is
+    off by default needs a selector more specific than `ESP`."""
 
     def best(prefixes: Iterable[str]) -> int:
         lengths = [0 if p == "ALL" else len(p) for p in prefixes if p == "ALL" or code.startswith(p)]
         return max(lengths, default=-1)
 
     chosen = best(select)
+    if code in OFF_BY_DEFAULT and chosen <= len("ESP"):
+        return False
     return chosen >= 0 and chosen > best(ignore)
 
 
@@ -177,14 +191,31 @@ def _string(value: Any, key: str, where: str) -> str:
 
 
 def _torch_versions(value: Any, key: str, where: str) -> str:
-    from esper_lint.torch_index.versions import SpecifierError, parse_specifier
+    from esper_lint.torch_index.versions import quote_short
 
     text = _string(value, key, where)
-    try:
-        parse_specifier(text)
-    except SpecifierError as exc:
-        raise ConfigError(f"{where}: `{key}` is not a version range like '>=2.1,<2.16': {exc}") from None
+    problem = torch_range_problem(text)
+    if problem is not None:
+        raise ConfigError(f"{where}: `{key}` = {quote_short(text)} {problem}")
     return text
+
+
+def torch_range_problem(text: str) -> str | None:
+    """Why `text` cannot be a supported torch range, or None: it must parse, and hold at least one
+    release the torch index knows (else every "throughout the supported range" verdict is vacuous)."""
+    from esper_lint.torch_index.versions import SpecifierError, indexed_releases, releases_in_range
+
+    if not text.strip():
+        return "is empty: write a range like '>=2.1,<2.16'"
+    try:
+        releases = indexed_releases()
+        covered = releases_in_range(text, releases)
+    except SpecifierError as exc:
+        reason = str(exc) if len(str(exc)) <= 200 else str(exc)[:197] + "..."
+        return f"is not a version range like '>=2.1,<2.16': {reason}"
+    if not covered:
+        return f"holds no torch release the bundled index knows ({releases[0]}–{releases[-1]})"
+    return None
 
 
 def _private_apis(value: Any, key: str, where: str) -> dict[str, dict[str, str]]:
@@ -205,6 +236,7 @@ def _private_apis(value: Any, key: str, where: str) -> dict[str, dict[str, str]]
 
 _KEYS: dict[str, tuple[str, Callable[[Any, str, str], Any]]] = {
     "select": ("select", _codes),
+    "extend-select": ("extend_select", _codes),
     "ignore": ("ignore", _codes),
     "exclude": ("exclude", _string_list),
     "extend-exclude": ("extend_exclude", _string_list),
@@ -259,23 +291,42 @@ def _esper_table(data: Mapping[str, Any]) -> Any:
 _REPOSITORY_MARKERS = (".git", ".hg")
 
 
-def _candidates(start: Path) -> Iterator[Path]:
-    """The pyproject.toml files from `start` upward, up to the repository's root where there is one."""
+# Files that hold only esper-lint's settings, as top-level keys (ruff's ruff.toml/.ruff.toml); in one
+# folder they win over pyproject.toml, the first of them first.
+CONFIG_FILE_NAMES = (".esper-lint.toml", "esper-lint.toml")
+
+
+def _directories(start: Path) -> Iterator[Path]:
+    """The folders from `start` upward, up to the repository's root where there is one."""
     directory = start if os.path.isdir(start) else start.parent  # False, not an error, where it cannot be searched
     directory = _resolved(directory)
     for candidate_dir in (directory, *directory.parents):
-        candidate = candidate_dir / "pyproject.toml"
-        if os.path.isfile(candidate):
-            yield candidate
+        yield candidate_dir
         if any(os.path.exists(candidate_dir / marker) for marker in _REPOSITORY_MARKERS):
             return
 
 
+def _candidates(start: Path) -> Iterator[Path]:
+    """The pyproject.toml files from `start` upward, up to the repository's root where there is one."""
+    for candidate_dir in _directories(start):
+        candidate = candidate_dir / "pyproject.toml"
+        if os.path.isfile(candidate):
+            yield candidate
+
+
 def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml with a [tool.esper-lint] table (ruff's rule), else the nearest one
-    at all; the search stops at the repository's root (a folder with `.git` or `.hg`)."""
+    """The configuration file of the files in `start`: in the nearest folder that has one, an
+    `.esper-lint.toml`, an `esper-lint.toml` or a pyproject.toml with a [tool.esper-lint] table
+    (ruff's rule), else the nearest pyproject.toml at all; the search stops at the repository's root
+    (a folder with `.git` or `.hg`)."""
     nearest: Path | None = None
-    for candidate in _candidates(start):
+    for candidate_dir in _directories(start):
+        for name in CONFIG_FILE_NAMES:
+            if os.path.isfile(candidate_dir / name):
+                return candidate_dir / name
+        candidate = candidate_dir / "pyproject.toml"
+        if not os.path.isfile(candidate):
+            continue
         nearest = nearest or candidate
         try:
             if b"esper-lint" in _raw(candidate) and _esper_table(read_pyproject(candidate)) is not None:
@@ -297,14 +348,22 @@ def find_project(start: Path) -> Path | None:
     return None
 
 
+def is_settings_file(path: Path) -> bool:
+    """An esper-lint.toml (settings as top-level keys) rather than a pyproject.toml."""
+    return path.name in CONFIG_FILE_NAMES
+
+
 def _raw(path: Path) -> bytes:
     return read_regular_file(path, MAX_PYPROJECT_BYTES)
 
 
 def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Config:
-    """The configuration: `explicit`, or the nearest table (see `find_pyproject`). The default torch
+    """The configuration: `explicit`, or the nearest one (see `find_pyproject`). The default torch
     range is the project's own torch dependency: that of the nearest pyproject.toml with project
-    metadata, which a parent folder's table does not override."""
+    metadata, which a parent folder's table does not override.
+
+    `explicit` must hold esper-lint's settings: a [tool.esper-lint] table, or top-level keys in a
+    file named esper-lint.toml or .esper-lint.toml."""
     if explicit is not None:
         pyproject: Path | None = explicit
         if not explicit.exists():
@@ -318,16 +377,20 @@ def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Con
         return Config()
     data = read_pyproject(pyproject)
     table = _esper_table(data)
-    metadata = data if project is None or _same_file(project, pyproject) else read_pyproject(project)
-    base = Config(
-        source=pyproject,
-        project_root=pyproject.parent.resolve(),
-        torch_versions=_declared_torch_range(metadata),
-    )
+    if table is None and is_settings_file(pyproject):
+        table = data
+    if table is None and explicit is not None:
+        raise ConfigError(f"{explicit}: no [{TABLE}] table (a file named esper-lint.toml may hold the settings as top-level keys)")
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [{TABLE}] must be a table")
+    base = Config(source=pyproject, project_root=pyproject.parent.resolve())
+    if table is None or "torch-versions" not in table:
+        # Only where the settings leave the range to the project: a broken requirement then fails the run.
+        metadata_file = pyproject if project is None else project
+        metadata = data if _same_file(metadata_file, pyproject) else read_pyproject(metadata_file)
+        base = replace(base, torch_versions=_declared_torch_range(metadata, metadata_file))
     if table is None:
         return base
-    if not isinstance(table, dict):
-        raise ConfigError(f"{pyproject}: [{TABLE}] must be a table")
     return config_from_table(table, str(pyproject), base)
 
 
@@ -335,17 +398,36 @@ def _same_file(one: Path, other: Path) -> bool:
     return _resolved(one) == _resolved(other)
 
 
-def _declared_torch_range(data: Mapping[str, Any]) -> str | None:
-    """The supported torch range by default: the project's own dependency on torch."""
-    from esper_lint.torch_index.versions import SpecifierError, parse_specifier, supported_range_from_pyproject
+def _declared_torch_range(data: Mapping[str, Any], where: Path) -> str | None:
+    """The supported torch range by default: the project's own dependency on torch (the first
+    requirement for torch with a specifier). A requirement that does not parse, or that holds no
+    indexed release, is an error naming the file: silently meaning "no range" fails open."""
+    from esper_lint.torch_index.versions import quote_short, requirement_specifier
 
-    try:
-        spec = supported_range_from_pyproject(data)
-        if spec:
-            parse_specifier(spec)
-        return spec
-    except (SpecifierError, TypeError, AttributeError):
-        return None  # an unusual dependency string only means no range is known
+    project = data.get("project")
+    if not isinstance(project, dict):
+        return None
+    groups: list[Any] = [project.get("dependencies") or []]
+    optional = project.get("optional-dependencies") or {}
+    if isinstance(optional, dict):
+        groups.extend(optional.values())
+    for group in groups:
+        if not isinstance(group, list):
+            continue
+        for requirement in group:
+            if not isinstance(requirement, str):
+                continue
+            spec = requirement_specifier(requirement)
+            if not spec:
+                continue
+            problem = torch_range_problem(spec)
+            if problem is not None:
+                raise ConfigError(
+                    f"{where}: the torch requirement {quote_short(requirement.strip())} {problem}"
+                    f" (set `torch-versions` in [{TABLE}] to name the supported range yourself)"
+                )
+            return spec
+    return None
 
 
 def _common_start(paths: Sequence[Path]) -> Path:

@@ -49,6 +49,7 @@ def analyse_source(
     `force`: judge the whole file, whatever the pre-check and the reduction would say."""
     with _cycle_collection_paused():
         analysis = _analyse(source, path, config, with_references, force)
+    _apply_noqa(analysis, source, config)
     if len(source) >= _KEEP_TREE_BELOW:
         from esper_lint.fast.memory import release_free_memory
 
@@ -281,6 +282,46 @@ def _message(verdict: Verdict) -> str:
     from esper_lint import catalog
 
     return catalog.message(verdict.code, name=verdict.name, details=verdict.details)
+
+
+def _apply_noqa(analysis: Analysis, source: bytes | str, config: Config) -> None:
+    """flake8's `# noqa` comments, for every front end (esper_lint/noqa.py), and ESP002 where enabled.
+    A file with neither findings nor `# noqa` pays one byte search at most."""
+    from esper_lint.config import OFF_BY_DEFAULT
+
+    # ESP002, the one rule off by default, needs a selector more specific than ESP: checked first,
+    # so that a clean file under the defaults loads nothing more and never matches per-file-ignores.
+    selectors = (*config.select, *config.extend_select)
+    selected = any(len(prefix) > len("ESP") and code.startswith(prefix) for code in OFF_BY_DEFAULT for prefix in selectors)
+    if not analysis.findings and not selected:
+        return
+    from esper_lint.noqa import UNUSED_NOQA, apply_noqa
+
+    report = selected and config.enabled(UNUSED_NOQA, analysis.path)
+    path = analysis.path
+
+    def listed_enabled(listed: str) -> bool:
+        from esper_lint import catalog
+
+        known = [code for code in catalog.all_rules() if code.startswith(listed)]
+        return not known or any(config.enabled(code, path) for code in known)
+
+    def message(details: str) -> str:
+        from esper_lint import catalog
+
+        return catalog.message(UNUSED_NOQA, details=details)
+
+    analysis.findings = sorted(
+        apply_noqa(
+            analysis.findings,
+            source,
+            path,
+            report_unused=listed_enabled if report else None,
+            message=message,
+            suppress=config.noqa,
+        ),
+        key=Finding.sort_key,
+    )
 
 
 def _filtered(analysis: Analysis, config: Config) -> Analysis:

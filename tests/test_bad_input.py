@@ -25,7 +25,7 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 def run(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "esper_lint", "check", *args],
+        [sys.executable, "-m", "esper_lint", "check", "--quiet", *args],  # stderr: errors only, no summary line
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -30,7 +30,9 @@ def write(path: Path, text: str) -> Path:
 def test_exit_0_and_no_output_when_clean(tmp_path: Path) -> None:
     write(tmp_path / "ok.py", GOOD)
     result = run("check", cwd=tmp_path)
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "All checks passed!\n")
+    quiet = run("check", "--quiet", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
 
 
 def test_exit_1_with_flake8_style_lines(tmp_path: Path) -> None:

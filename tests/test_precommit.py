@@ -124,3 +124,22 @@ def test_precommit_hook_fails_on_undocumented_use_and_passes_once_fixed(tmp_path
     output = passing.stdout + passing.stderr
     assert passing.returncode == 0, output
     assert "Passed" in output and "ESP101" not in output, output
+
+
+def test_the_hook_runs_on_python_files_and_on_the_files_that_hold_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pre-commit's own manifest loader and file classifier, on the hook as this repository declares it:
+    a changed pyproject.toml (central declarations) reruns the hook; other TOML and text files do not."""
+    from pre_commit.clientlib import load_manifest
+    from pre_commit.commands.run import Classifier, filter_by_include_exclude
+
+    (hook,) = load_manifest(str(REPO_ROOT / ".pre-commit-hooks.yaml"))
+    monkeypatch.chdir(tmp_path)
+    wanted = ["a.py", "stubs/b.pyi", "pyproject.toml", "pkg/pyproject.toml", "esper-lint.toml", ".esper-lint.toml", "script"]
+    unwanted = ["Cargo.toml", "config/settings.toml", "notes.txt", "mypyproject.toml"]
+    for name in wanted + unwanted:
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_text("#!/usr/bin/env python\n" if name == "script" else "", encoding="utf-8")
+    os.chmod("script", 0o755)
+    candidates = filter_by_include_exclude(wanted + unwanted, hook["files"], hook["exclude"])
+    chosen = Classifier(wanted + unwanted).by_types(candidates, hook["types"], hook["types_or"], hook["exclude_types"])
+    assert sorted(chosen) == sorted(wanted)

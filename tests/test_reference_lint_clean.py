@@ -25,7 +25,7 @@ FINDING_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<code>
 
 def run_check(*paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "esper_lint", "check", *map(str, paths)],
+        [sys.executable, "-m", "esper_lint", "check", "--quiet", *map(str, paths)],  # no summary line: stderr holds errors only
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -197,3 +197,14 @@ def test_the_index_rules_are_the_codes_the_index_judge_emits() -> None:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"ESP\d{3}", node.value)
     }
     assert emitted and set(catalog.index_codes()) == emitted
+
+
+def test_the_rules_off_by_default_are_those_the_configuration_leaves_out() -> None:
+    """config.OFF_BY_DEFAULT is written out (a clean run never loads the catalog): it must match the
+    documents' `default = "off"`."""
+    from esper_lint.config import OFF_BY_DEFAULT, code_enabled
+
+    assert {rule.code for rule in RULES if rule.off_by_default} == OFF_BY_DEFAULT == {"ESP002"}
+    for rule in RULES:
+        assert code_enabled(rule.code, ("ESP",), ()) is not rule.off_by_default
+        assert code_enabled(rule.code, (rule.code,), ())

@@ -93,6 +93,9 @@ def test_a_clean_run_imports_neither_libcst_nor_the_index(tmp_path: Path, cache:
         assert loaded(modules, PARSING) == []
         assert loaded(modules, INDEX) == []
         assert not index_loaded
+        # nor the noqa machinery (no finding to suppress), nor the rule documents (the summary
+        # counts fixable findings only when there are findings)
+        assert loaded(modules, ("esper_lint.noqa", "esper_lint.catalog")) == []
 
 
 def test_a_clean_run_in_a_project_with_a_torch_range_loads_no_index(tmp_path: Path) -> None:

@@ -311,7 +311,7 @@ def test_valid_declaration_documents_every_use_in_every_file(tmp_path: Path) -> 
     ]
     undocumented.unlink()
     clean = run("check", "--no-cache", "--select", "ESP0,ESP1", cwd=tmp_path)
-    assert (clean.returncode, clean.stdout, clean.stderr) == (0, "", "")
+    assert (clean.returncode, clean.stdout, clean.stderr) == (0, "", "All checks passed!\n")
 
 
 def test_stale_declarations_are_not_reported_when_only_some_files_are_checked(tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from esper_lint import __version__
 from esper_lint.config import Config, ConfigError, load_config
@@ -26,6 +26,9 @@ from esper_lint.frontends.errors import InternalError, Stopped, describe
 from esper_lint.frontends.output import REPORTERS
 from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
 from esper_lint.model import Finding, ReferenceRecord
+
+if TYPE_CHECKING:
+    from esper_lint.frontends.settings import Settings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143: the shell's convention
@@ -93,13 +96,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# The human formats (findings for people; the summary on stderr) and the machine ones (exact bytes).
+HUMAN_FORMATS = ("concise", "full", "text")
+OUTPUT_FORMATS = ("concise", "full", "text", "json", "sarif", "github")
+
+
 def _add_check(commands: Any) -> None:
     check = commands.add_parser("check", help="lint Python files for private torch API use")
-    check.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
-    check.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
+    check.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .); - reads stdin")
+    check.add_argument(
+        "--output-format", "--format", dest="format", choices=OUTPUT_FORMATS, default="text",
+        help="output format (default: text, which is concise: path:line:col: CODE message; full adds the source line and a caret)",
+    )
     check.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to enable (replaces the configured select)")
+    check.add_argument("--extend-select", type=_codes, default=[], help="comma-separated codes or prefixes to enable as well")
     check.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (added to the configured ignore)")
-    check.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
+    check.add_argument("--config", type=Path, help="use this configuration file for every file, instead of the nearest one")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     fixing = check.add_mutually_exclusive_group()
     fixing.add_argument(
@@ -114,6 +126,15 @@ def _add_check(commands: Any) -> None:
     check.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
     check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     check.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
+    check.add_argument("--statistics", action="store_true", help="print the number of findings per code instead of the findings")
+    check.add_argument("--show-fixes", action="store_true", help="mark the findings --fix can fix with [*] in the concise format too")
+    check.add_argument("-q", "--quiet", action="store_true", help="print the findings only: no summary line")
+    check.add_argument("--show-settings", action="store_true", help="print the configuration each PATH uses, and where it came from")
+    check.add_argument("--show-files", action="store_true", help="print the files a run would check, and check nothing")
+    check.add_argument(
+        "--no-respect-gitignore", dest="respect_gitignore", action="store_false", help="also check files that .gitignore lists"
+    )
+    check.add_argument("--stdin-filename", type=Path, metavar="NAME", help="the name of the file read from stdin (with PATH -)")
 
 
 def _add_verify(commands: Any) -> None:
@@ -149,6 +170,7 @@ def _add_rule(commands: Any) -> None:
     rule = commands.add_parser("rule", help="print the documentation of a rule, or the table of all codes")
     rule.add_argument("code", nargs="?", help="e.g. ESP101")
     rule.add_argument("--table", action="store_true", help="print the README's markdown table of codes, made from rules/")
+    rule.add_argument("--all", action="store_true", help="print the documentation of every rule")
 
 
 def _add_server(commands: Any) -> None:
@@ -243,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "explain":
             return _explain(args.name, args.format)
         if args.command == "rule":
-            return _rule(args.code, table=args.table)
+            return _rule(args.code, table=args.table, every=args.all)
         if args.command == "server":
             from esper_lint.frontends.lsp import serve
 
@@ -262,51 +284,77 @@ def _tolerant_output() -> None:
             reconfigure(errors="backslashreplace")
 
 
-def effective_config(args: argparse.Namespace, paths: Sequence[Path]) -> Config:
-    config = load_config(paths, args.config)
-    if args.select is not None:
-        config = replace(config, select=tuple(args.select))
-    if args.ignore is not None:
-        config = replace(config, ignore=(*config.ignore, *args.ignore))
-    return config
-
-
 def _check(args: argparse.Namespace) -> int:
-    paths: list[Path] = args.paths or [Path(".")]
-    config = effective_config(args, paths)
-    discovery = discover(paths, config)
+    from esper_lint.frontends.settings import Settings, check_selectors
+
+    check_selectors(args.select, "--select")
+    check_selectors(args.extend_select or None, "--extend-select")
+    if args.ignore is not None and not args.ignore:
+        raise ConfigError("--ignore names no code: give codes or prefixes such as ESP101, ESP1 or ALL")
+    settings = Settings(args.config, select=args.select, extend_select=args.extend_select, ignore=args.ignore or ())
+    # `--stdin-filename NAME` alone reads stdin too, as in ruff; `-` says so explicitly.
+    paths: list[Path] = args.paths or [Path("-" if args.stdin_filename is not None else ".")]
+    if Path("-") in paths or args.stdin_filename is not None:
+        return _check_stdin(args, paths, settings)
+    paths = _settings_files_as_folders(paths)
+    if args.show_settings:
+        for path in paths:
+            from esper_lint.frontends.settings import describe_settings
+
+            sys.stdout.write(describe_settings(path, settings.for_folder(path if os.path.isdir(path) else path.parent)))
+        return EXIT_CLEAN
+    gitignore = None
+    if args.respect_gitignore:
+        from esper_lint.frontends.gitignore import GitIgnore
+
+        gitignore = GitIgnore()
+    discovery = discover(paths, Config(), config_for=settings.for_folder, gitignore=gitignore)
     errors = list(discovery.errors)
+    if args.show_files:
+        for path in discovery.files:
+            print(display_path(path))
+        for error in errors:
+            print(f"esper-lint: error: {error}", file=sys.stderr)
+        return EXIT_ERROR if errors else EXIT_CLEAN
+    if not discovery.files and not errors and not args.quiet:
+        print(f"esper-lint: warning: no Python files found under {', '.join(map(display_path, paths))}", file=sys.stderr)
+    groups = _group_by_config(discovery.files, settings)
     if args.diff or args.fix:
-        fix_errors, exit_code = _apply_fixes(args, config, discovery.files)
-        errors.extend(fix_errors)
+        exit_code = EXIT_CLEAN
+        for config, files in groups:
+            fix_errors, group_exit = _apply_fixes(args, config, files)
+            errors.extend(fix_errors)
+            exit_code = max(exit_code, group_exit)
         if args.diff:
             for error in errors:
                 print(f"esper-lint: error: {error}", file=sys.stderr)
-            return EXIT_ERROR if errors else exit_code
+            if errors:
+                return EXIT_ERROR
+            return EXIT_CLEAN if args.exit_zero else exit_code
     findings: list[Finding] = []
-    declarations = config.private_apis
-    used_names: set[str] = set()
     real_paths = {display_path(path): path for path in discovery.files}
-    for outcome in run_files(
-        discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=bool(declarations)
-    ):
-        if outcome.error is not None:
-            errors.append(outcome.error)
-        elif outcome.analysis is not None:
-            findings.extend(outcome.analysis.findings)
-            used_names.update(reference.name for reference in outcome.analysis.references)
-    if declarations:
+    # A declaration is stale only when no file of the project uses it. A run given only files (as
+    # pre-commit runs it: the changed files, in chunks) cannot know that, so it leaves ESP103 out.
+    covers_folders = any(os.path.isdir(path) for path in paths)
+    declared: dict[str, tuple[Config, set[str]]] = {}
+    for config in _configs_with_declarations(paths, settings, groups):
+        declared.setdefault(str(config.source), (config, set()))
+    for config, files in groups:
+        used_names = declared[str(config.source)][1] if str(config.source) in declared else None
+        for outcome in run_files(
+            files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=used_names is not None
+        ):
+            if outcome.error is not None:
+                errors.append(outcome.error)
+            elif outcome.analysis is not None:
+                findings.extend(outcome.analysis.findings)
+                if used_names is not None:
+                    used_names.update(reference.name for reference in outcome.analysis.references)
+    for config, used in declared.values():
         from esper_lint.analysis.declarations import judge_declarations  # libcst: only with declarations
 
-        # A declaration is stale only when no file of the project uses it. A run given only files (as
-        # pre-commit runs it: the changed files, in chunks) cannot know that, so it leaves ESP103 out.
-        covers_folders = any(os.path.isdir(path) for path in paths)
         judged = judge_declarations(
-            declarations,
-            config.source,
-            declarations_display(config.source),
-            config.roots,
-            used_names if covers_folders else None,
+            config.private_apis, config.source, declarations_display(config.source), config.roots, used if covers_folders else None
         )
         findings.extend(f for f in judged if config.enabled(f.code, f.path))
     findings.sort(key=Finding.sort_key)
@@ -315,12 +363,68 @@ def _check(args: argparse.Namespace) -> int:
 
         count = write_baseline(args.write_baseline, findings, real_paths)
         print(f"esper-lint: wrote {count} finding(s) to {args.write_baseline}", file=sys.stderr)
+        args.quiet = True  # the line above is the run's summary
         return _report(args, [], errors)
     if args.baseline is not None:
         from esper_lint.frontends.baseline import load_baseline, new_findings
 
         findings = new_findings(findings, args.baseline, load_baseline(args.baseline), real_paths)
     return _report(args, findings, errors)
+
+
+def _settings_files_as_folders(paths: list[Path]) -> list[Path]:
+    """A configuration file named on the command line (pre-commit passes a changed pyproject.toml)
+    stands for the project it configures: its declarations can change the verdict on any file."""
+    from esper_lint.config import CONFIG_FILE_NAMES
+
+    names = ("pyproject.toml", *CONFIG_FILE_NAMES)
+    return [path.parent if path.name in names and os.path.isfile(path) else path for path in paths]
+
+
+def _group_by_config(files: list[Path], settings: Settings) -> list[tuple[Config, list[Path]]]:
+    groups: dict[int, tuple[Config, list[Path]]] = {}
+    for path in files:
+        config = settings.for_file(path)
+        groups.setdefault(id(config), (config, []))[1].append(path)
+    return list(groups.values())
+
+
+def _configs_with_declarations(paths: list[Path], settings: Settings, groups: list[tuple[Config, list[Path]]]) -> list[Config]:
+    """The configurations whose central declarations this run judges: those of the files checked,
+    and those of the folders named (a declaration is judged even where no file uses it)."""
+    configs = [config for config, _ in groups]
+    configs.extend(settings.for_folder(path) for path in paths if os.path.isdir(path))
+    return [config for config in configs if config.private_apis]
+
+
+def _check_stdin(args: argparse.Namespace, paths: list[Path], settings: Settings) -> int:
+    """`check -` (or `--stdin-filename NAME -`): lint the buffer on stdin as the file NAME, under
+    NAME's configuration (its per-file-ignores and excludes too), for editors and formatters."""
+    from esper_lint.engine import analyse_source
+
+    if paths != [Path("-")]:
+        raise ConfigError("reading stdin: give `-` as the only PATH (with --stdin-filename NAME to name the buffer)")
+    if args.fix or args.diff or args.write_baseline or args.baseline:
+        raise ConfigError("--fix, --diff and baselines work on files, not on stdin")
+    name = args.stdin_filename or Path("stdin.py")
+    config = settings.for_file(name)
+    if args.show_settings:
+        from esper_lint.frontends.settings import describe_settings
+
+        sys.stdout.write(describe_settings(name, config))
+        return EXIT_CLEAN
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8", "surrogateescape")
+    if args.stdin_filename is not None and config.is_excluded(name):
+        return _report(args, [], [])
+    display = display_path(name)
+    analysis = analyse_source(data, display, config)
+    findings = list(analysis.findings)
+    if config.private_apis:
+        from esper_lint.analysis.declarations import judge_declarations
+
+        judged = judge_declarations(config.private_apis, config.source, declarations_display(config.source), config.roots, None)
+        findings.extend(f for f in judged if config.enabled(f.code, f.path))
+    return _report(args, findings, [], sources={display: data})
 
 
 def _apply_fixes(args: argparse.Namespace, config: Config, files: list[Path]) -> tuple[list[str], int]:
@@ -353,9 +457,13 @@ def _cache_dir(args: argparse.Namespace, config: Config) -> Path | None:
     return None if args.no_cache else (args.cache_dir or config.project_root / CACHE_DIR_NAME)
 
 
-def _report(args: argparse.Namespace, findings: list[Finding], errors: list[str]) -> int:
+def _report(args: argparse.Namespace, findings: list[Finding], errors: list[str], sources: dict[str, bytes] | None = None) -> int:
     findings.sort(key=Finding.sort_key)
-    sys.stdout.write(REPORTERS[args.format](findings))
+    output_format = getattr(args, "format", "text")
+    if output_format in HUMAN_FORMATS and getattr(args, "command", None) == "check":
+        _human_report(args, findings, sources or {})
+    else:
+        sys.stdout.write(REPORTERS[output_format](findings))
     for error in errors:
         print(f"esper-lint: error: {error}", file=sys.stderr)
     if errors:
@@ -363,6 +471,30 @@ def _report(args: argparse.Namespace, findings: list[Finding], errors: list[str]
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _human_report(args: argparse.Namespace, findings: list[Finding], sources: dict[str, bytes]) -> None:
+    """concise (text) or full findings on stdout, `--statistics` instead of them, and the summary on
+    stderr (not with --quiet)."""
+    from esper_lint.frontends import summary
+
+    fixable = summary.fixable_codes() if findings else frozenset()
+    paint = summary.Painter(summary.use_colour(sys.stdout))
+    if args.statistics:
+        sys.stdout.write(summary.statistics_report(findings, fixable))
+    elif args.format == "full":
+
+        def lines_of(path: str) -> list[str] | None:
+            if path in sources:
+                return summary.decoded_source_lines(sources[path])
+            return summary.read_lines_for(path)
+
+        sys.stdout.write(summary.full_report(findings, paint, fixable, lines_of))
+    else:
+        sys.stdout.write(summary.concise_report(findings, paint, fixable if args.show_fixes else frozenset()))
+    if not args.quiet:
+        sys.stdout.flush()
+        summary.write_summary(summary.summary_line(findings, fixable, summary.Painter(summary.use_colour(sys.stderr))))
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -389,7 +521,9 @@ def _inventory(args: argparse.Namespace) -> int:
 
     paths: list[Path] = args.paths or [Path(".")]
     config = load_config(paths, args.config)
-    discovery = discover(paths, config)
+    from esper_lint.frontends.gitignore import GitIgnore
+
+    discovery = discover(paths, config, gitignore=GitIgnore())  # the folder walk skips what git ignores, as check's does
     errors = list(discovery.errors)
     uses: list[tuple[str, ReferenceRecord]] = []
     for outcome in run_files(discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=True):
@@ -412,6 +546,10 @@ def _explain(name: str, output_format: str) -> int:
     from esper_lint.torch_index.explain import explain, explain_data
 
     name = name.strip()
+    if re.fullmatch(r"ESP\d{3}", name, re.IGNORECASE):
+        # A rule code, not a torch name: `rule` documents rules.
+        print(f"esper-lint: `explain` describes torch names; {name} is a rule code, so this is `esper-lint rule {name}`:", file=sys.stderr)
+        return _rule(name)
     if not name or not all(part.isidentifier() for part in name.split(".")):
         print(f"esper-lint: error: {name!r} is not a dotted Python name", file=sys.stderr)
         return EXIT_ERROR
@@ -419,23 +557,30 @@ def _explain(name: str, output_format: str) -> int:
     return EXIT_CLEAN if explain_data(name)["matched"] is not None else EXIT_FINDINGS
 
 
-def _rule(code: str | None, *, table: bool = False) -> int:
+def _rule(code: str | None, *, table: bool = False, every: bool = False) -> int:
     from esper_lint import catalog
 
-    if table == (code is not None):
-        print("esper-lint: error: `rule` takes a code (e.g. ESP101) or --table", file=sys.stderr)
+    if (table + every + (code is not None)) != 1:
+        print("esper-lint: error: `rule` takes a code (e.g. ESP101), --all or --table", file=sys.stderr)
         return EXIT_ERROR
     if table:
         print(catalog.codes_table(), end="")
         return EXIT_CLEAN
-    assert code is not None
     rules = catalog.all_rules()
+    if every:
+        print("\n".join(_rule_text(chosen) for chosen in rules.values()), end="")
+        return EXIT_CLEAN
+    assert code is not None
     if code.upper() not in rules:
         print(f"esper-lint: error: unknown rule {code!r} (known: {', '.join(rules)})", file=sys.stderr)
         return EXIT_ERROR
-    chosen = rules[code.upper()]
-    print(f"# {chosen.code}: {chosen.name}\n\n{chosen.summary}\n{chosen.document.split(chr(10), 1)[1]}")
+    print(_rule_text(rules[code.upper()]), end="")
     return EXIT_CLEAN
+
+
+def _rule_text(chosen: Any) -> str:
+    body = chosen.document.split(chr(10), 1)[1]
+    return f"# {chosen.code}: {chosen.name}\n\n{chosen.summary}\n{body}\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,12 +5,16 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from esper_lint.config import Config
 from esper_lint.frontends.reading import file_kind, not_regular
+
+if TYPE_CHECKING:
+    from esper_lint.frontends.gitignore import GitIgnore
 
 # Folders no one wants linted: VCS data, virtualenvs, caches, build output.
 DEFAULT_EXCLUDED_DIRS = frozenset(
@@ -35,7 +39,8 @@ def display_path(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _skip_dir(directory: Path, name: str) -> bool:
+def skip_folder(directory: Path, name: str) -> bool:
+    """Whether the walk skips the folder `name` in `directory` (tool folders, virtualenvs)."""
     if name in DEFAULT_EXCLUDED_DIRS or name.endswith(".egg-info"):
         return True
     try:
@@ -45,11 +50,21 @@ def _skip_dir(directory: Path, name: str) -> bool:
     return True
 
 
-def discover(paths: Sequence[Path], config: Config) -> Discovery:
+def discover(
+    paths: Sequence[Path],
+    config: Config,
+    *,
+    config_for: Callable[[Path], Config] | None = None,
+    gitignore: GitIgnore | None = None,
+) -> Discovery:
+    """The files to lint under `paths`. `config_for(folder)`: the configuration whose `exclude`
+    applies in that folder (hierarchical configuration), else `config` everywhere; `gitignore`: skip
+    what git ignores while walking folders (a file named in `paths` is always taken)."""
     found = Discovery()
     seen: set[Path] = set()
+    settings = config_for or (lambda folder: config)
     for path in paths:
-        for candidate in _expand(path, config, found):
+        for candidate in _expand(path, settings, found, gitignore):
             key = candidate.absolute()
             if key not in seen:
                 seen.add(key)
@@ -57,7 +72,7 @@ def discover(paths: Sequence[Path], config: Config) -> Discovery:
     return found
 
 
-def _expand(path: Path, config: Config, found: Discovery) -> Iterator[Path]:
+def _expand(path: Path, config_for: Callable[[Path], Config], found: Discovery, gitignore: GitIgnore | None) -> Iterator[Path]:
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -69,7 +84,7 @@ def _expand(path: Path, config: Config, found: Discovery) -> Iterator[Path]:
             found.errors.append(f"{display_path(path)}: cannot read: {exc.strerror or exc}")
         return
     if stat.S_ISREG(info.st_mode):
-        if not config.is_excluded(path):
+        if not config_for(path.parent).is_excluded(path):
             yield path
         return
     if not stat.S_ISDIR(info.st_mode):
@@ -77,14 +92,19 @@ def _expand(path: Path, config: Config, found: Discovery) -> Iterator[Path]:
         return
     for directory, dirnames, filenames in os.walk(path, onerror=lambda e: found.errors.append(_walk_error(e))):
         here = Path(directory)
+        config = config_for(here)
         dirnames[:] = sorted(
-            name for name in dirnames if not _skip_dir(here, name) and not config.is_excluded(here / name)
+            name
+            for name in dirnames
+            if not skip_folder(here, name)
+            and not config.is_excluded(here / name)
+            and not (gitignore is not None and gitignore.ignored(here / name, is_dir=True, top=path))
         )
         for name in sorted(filenames):
             if not name.endswith(PYTHON_SUFFIXES):
                 continue
             file_path = here / name
-            if config.is_excluded(file_path):
+            if config.is_excluded(file_path) or (gitignore is not None and gitignore.ignored(file_path, is_dir=False, top=path)):
                 continue
             try:
                 info = os.stat(file_path)

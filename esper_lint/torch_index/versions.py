@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -126,6 +127,22 @@ def _clause_matches(op: str, ver: str, v: tuple[int, ...]) -> bool:
         prefix = target[:-1]
         return a >= b and _pad(v, len(prefix))[: len(prefix)] == prefix
     raise SpecifierError(f"unknown operator {op!r}")  # pragma: no cover
+
+
+@lru_cache(maxsize=1)
+def indexed_releases() -> tuple[str, ...]:
+    """The minor releases the bundled index covers, read from its header alone: the range check of
+    a configuration needs them, and loading the whole index costs ten times more."""
+    import json
+    import zlib
+
+    from esper_lint.data import read_rules_bytes
+
+    header = zlib.decompressobj(31).decompress(read_rules_bytes("torch-index.gz"))
+    match = re.search(rb'"releases":(\[[^\]]*\])', header)
+    if match is None:  # pragma: no cover - the index's format test guards the header
+        raise ValueError("the torch index header lists no releases")
+    return tuple(json.loads(match.group(1)))
 
 
 def version_matches(spec: str, version: str) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from esper_lint import catalog
 from esper_lint.config import Config
-from esper_lint.frontends.discovery import declarations_display, discover
+from esper_lint.frontends.discovery import declarations_display, discover, display_path
 from esper_lint.frontends.runner import run_files
 from esper_lint.model import Finding
 from esper_lint.verify.installed import (
@@ -55,7 +55,9 @@ def verify_paths(
     with installed_torch_only(paths):  # never the linted project's own torch/ (see installed.py)
         torch_found()  # torch itself is imported only when there is a name to resolve in it
     result = GateResult("")
-    discovery = discover(paths, config)
+    from esper_lint.frontends.gitignore import GitIgnore
+
+    discovery = discover(paths, config, gitignore=GitIgnore())  # the folder walk skips what git ignores, as check's does
     result.errors.extend(discovery.errors)
     uses: list[tuple[str, int, int, str]] = []
     for outcome in run_files(discovery.files, config, jobs=jobs, cache_dir=cache_dir, with_references=True):
@@ -79,10 +81,27 @@ def verify_paths(
         resolution = resolutions.get(name)
         if resolution is not None and not resolution.present:
             result.findings.append(Finding(path, line, column, "ESP203", _missing_message(resolution, result.torch_version), name))
-    result.findings = sorted(
-        (f for f in result.findings if config.enabled(f.code, f.path)), key=Finding.sort_key
-    )
+    enabled = [f for f in result.findings if config.enabled(f.code, f.path)]
+    result.findings = sorted(_without_noqa(enabled, discovery.files) if config.noqa else enabled, key=Finding.sort_key)
     return result
+
+
+def _without_noqa(findings: list[Finding], files: Sequence[Path]) -> list[Finding]:
+    """`# noqa: ESP203` works here as in `check` (esper_lint/noqa.py): the files with findings are read again."""
+    from esper_lint.frontends.reading import read_regular_file
+    from esper_lint.noqa import apply_noqa
+
+    real = {display_path(path): path for path in files}
+    by_path: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_path.setdefault(finding.path, []).append(finding)
+    kept: list[Finding] = []
+    for path, items in by_path.items():
+        try:
+            kept.extend(apply_noqa(items, read_regular_file(real[path]), path) if path in real else items)
+        except OSError:  # gone since it was analysed: its findings stand
+            kept.extend(items)
+    return kept
 
 
 __all__ = ["GateResult", "verifiable", "verify_paths"]
