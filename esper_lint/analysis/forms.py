@@ -68,3 +68,17 @@ VERSION_BYTES = re.compile(rb"__version__|TorchVersion")
 # The errors raised where a private name has vanished, and the broader classes that catch them: a
 # `try` whose handler catches one of these is a code-level fallback.
 FALLBACK_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "BaseException"})
+
+# Version tests whose releases cannot be read (`version_branches.Opaque`): names that say they are
+# about torch's version: `WITH_PT23`, `TORCH_GE_2_3`, `_TORCH_GREATER_EQUAL_2_1`,
+# `is_torch_greater_or_equal_than_2_0`, `TORCH_VERSION_AT_LEAST_2_4`, `torch_version_at_least`. The
+# reduction keeps an `if` that tests one, with its bodies.
+VERSION_FLAG = re.compile(
+    r"version|(?:^|_)(?:pt|torch|th)_?(?:ge|gt|le|lt|eq)?_?v?\d|_\d+_\d+(?:_\d+)?$"
+    r"|torch_?(?:is_)?(?:greater|less|older|newer|at_least|before|after)",
+    re.I,
+)
+
+
+def looks_like_version_flag(name: str) -> bool:
+    return VERSION_FLAG.search(name) is not None

@@ -68,7 +68,7 @@ class GuardReader:
         """What `test` evaluating to `outcome` (truthy or falsy) proves."""
         if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
             return self.proven(test.expression, outcome=not outcome)
-        condition = self.versions.condition(test)
+        condition = self.versions.condition(test) or self.versions.opaque(test)
         if condition is not None:
             return Proven(branch=((condition, outcome),))
         if isinstance(test, cst.BooleanOperation):

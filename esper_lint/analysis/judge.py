@@ -109,7 +109,7 @@ def _index_verdicts(
         problem = knowledge.range_problem(reference.name, releases=releases)
         if problem:
             verdicts.append(Verdict("ESP202", reference.anchor, reference.name, problem))
-    replacement = knowledge.replacement(reference.name, releases=releases)
+    replacement = knowledge.replacement(reference.name, releases=releases, branch=reference.branch)
     if replacement is not None:
         verdicts.append(Verdict("ESP301", reference.anchor, reference.name, replacement[1]))
     return verdicts

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from esper_lint.analysis.guards import Branch
-from esper_lint.analysis.version_branches import releases_taking
+from esper_lint.analysis.version_branches import is_opaque, releases_taking
 from esper_lint.torch_index import TorchIndex, format_releases, load_index
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
 from esper_lint.torch_index.versions import releases_in_range
@@ -22,7 +22,7 @@ class TorchKnowledge:
         self._since: dict[tuple[str, str], str | None] = {}
         self._range: dict[tuple[str, tuple[str, ...] | None], str | None] = {}
         self._replacement: dict[tuple[str, tuple[str, ...] | None], tuple[str, str] | None] = {}
-        self._branches: dict[Branch, tuple[str, ...]] = {}
+        self._branches: dict[Branch, tuple[str, ...] | None] = {}
 
     @cached_property
     def index(self) -> TorchIndex:
@@ -48,12 +48,14 @@ class TorchKnowledge:
     def branch_releases(self, branch: Branch) -> tuple[str, ...] | None:
         """The releases code under a version branch may run on: the supported range (every indexed
         release when none is configured) cut to those where some patch takes every test of the
-        branch. None when the code is under no version test (nothing is narrowed)."""
+        branch. None when that narrows nothing (no version test, or only tests every release may take
+        either way)."""
         if not branch:
             return None
         if branch not in self._branches:
             base = self.supported if self.supported is not None else self.index.releases
-            self._branches[branch] = releases_taking(branch, base)
+            narrowed = releases_taking(branch, base)
+            self._branches[branch] = None if narrowed == base else narrowed
         return self._branches[branch]
 
     def range_problem(self, name: str, releases: tuple[str, ...] | None = None) -> str | None:
@@ -71,10 +73,15 @@ class TorchKnowledge:
                 self._range[key] = check_range(self.index, name, releases, narrowed) if releases else None
         return self._range[key]
 
-    def replacement(self, name: str, releases: tuple[str, ...] | None = None) -> tuple[str, str] | None:
+    def replacement(
+        self, name: str, releases: tuple[str, ...] | None = None, *, branch: Branch = ()
+    ) -> tuple[str, str] | None:
         """ESP301's `(replacement, message)` when the public replacement exists in every release of
-        the supported range, or of `releases` (a version branch's): never inside a branch whose
-        releases lack it, nor in a branch no indexed release runs."""
+        the supported range, or of `releases` (a version branch's, from `branch_releases(branch)`):
+        never inside a branch whose releases lack it, nor in a branch no indexed release runs, nor
+        under a version test whose releases are unknown (`branch`: the reference's tests)."""
+        if branch and is_opaque(branch):
+            return None
         key = (name, releases)
         if key not in self._replacement:
             if not self.indexed(name) or releases == ():

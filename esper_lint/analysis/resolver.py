@@ -936,7 +936,12 @@ class ReferenceCollector:
         if any_private(written):
             qualified = ".".join([base, *written])
             if root_of(qualified, self.roots) is not None:
-                self._record(qualified, leftmost(node), probe=id(node) in self._probes)
+                probe = id(node) in self._probes
+                self._record(qualified, leftmost(node), probe=probe)
+                if probe:
+                    # `getattr(torch._C, "_x", None) is not None` probes `_x`, as `hasattr` does; the
+                    # object it probes is a use like `hasattr`'s (`torch._C`).
+                    self._expr(cast("cst.Call", node).args[0].value)
         # Only getattr defaults inside a chain can hold further code.
         current: cst.CSTNode = node
         while isinstance(current, (cst.Attribute, cst.Call)):

@@ -31,6 +31,7 @@ from typing import Any
 
 import libcst as cst
 
+from esper_lint.analysis.forms import looks_like_version_flag
 from esper_lint.torch_index.versions import SpecifierError, parse_version
 
 _OPERATORS: Mapping[type, str] = {
@@ -114,12 +115,41 @@ class Conjunction:
         return all(results) if self.every else any(results)
 
 
-VersionCondition = Compare | Negation | Conjunction
+@dataclass(frozen=True)
+class Opaque:
+    """A test that reads like a version test but whose releases cannot be read here: a flag or
+    helper from another module (`torch_geometric.typing.WITH_PT23`, `is_torch_greater_or_equal("2.3")`).
+    It narrows nothing (either outcome may happen on any release), but a public replacement is not
+    suggested under it: which releases run the code is unknown."""
+
+    name: str
+
+    def holds(self, release: tuple[int, ...]) -> bool:
+        raise TypeError("an opaque version test has no known outcome")
+
+
+VersionCondition = Compare | Negation | Conjunction | Opaque
+
+def is_opaque(branch: tuple[tuple[VersionCondition, bool], ...]) -> bool:
+    """Whether some test of the branch is a version test whose releases are unknown."""
+    return any(_has_opaque(condition) for condition, _ in branch)
+
+
+def _has_opaque(condition: VersionCondition) -> bool:
+    if isinstance(condition, Opaque):
+        return True
+    if isinstance(condition, Negation):
+        return _has_opaque(condition.operand)
+    if isinstance(condition, Conjunction):
+        return any(_has_opaque(operand) for operand in condition.operands)
+    return False
 
 
 @lru_cache(maxsize=4096)
 def may_take(condition: VersionCondition, outcome: bool, release: str) -> bool:
     """Whether some patch of minor release `release` ("X.Y") gives `condition` this outcome."""
+    if _has_opaque(condition):
+        return True
     try:
         major, minor = parse_version(release)[:2]
     except (SpecifierError, ValueError):
@@ -142,7 +172,7 @@ class Helper:
     body: cst.BaseExpression
 
 
-Meaning = Subject | Compare | Negation | Conjunction | Helper
+Meaning = Subject | Compare | Negation | Conjunction | Opaque | Helper
 
 
 class VersionReader:
@@ -250,12 +280,20 @@ class VersionReader:
             return self._comparison(node, substitutions)
         if isinstance(node, cst.Name) and substitutions is None:
             meant = self.meaning(node.value)
-            if isinstance(meant, (Compare, Negation, Conjunction)):
+            if isinstance(meant, (Compare, Negation, Conjunction, Opaque)):
                 return meant
             return None
         if isinstance(node, cst.Call) and substitutions is None:
             return self._helper_call(node)
         return None
+
+    def opaque(self, node: cst.BaseExpression) -> Opaque | None:
+        """A flag or helper call that says it is about torch's version, where `condition` could
+        not read it: `typing.WITH_PT23`, `is_torch_greater_or_equal("2.3")`."""
+        if isinstance(node, cst.Call):
+            node = node.func
+        name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
+        return Opaque(name) if name is not None and looks_like_version_flag(name) else None
 
     def _comparison(self, node: cst.Comparison, substitutions: Mapping[str, object] | None) -> VersionCondition | None:
         parts: list[VersionCondition] = []
@@ -342,7 +380,7 @@ def helper_of(function: cst.FunctionDef) -> Helper | None:
     """A function whose body is one `return <test>` on at most one parameter: a version helper
     candidate (whether the test reads torch's version is decided when it is called)."""
     params = function.params
-    if (params.star_arg is not None and not isinstance(params.star_arg, cst.ParamStar)) or params.star_kwarg:
+    if isinstance(params.star_arg, cst.Param) or params.star_kwarg is not None:
         return None
     names = [param.name.value for param in (*params.posonly_params, *params.params, *params.kwonly_params)]
     if len(names) > 1:

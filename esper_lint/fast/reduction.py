@@ -37,11 +37,16 @@ from dataclasses import dataclass
 from esper_lint.analysis.forms import (
     GUARD_BYTES,
     MARKER_BYTES,
+    NAMED_ATTRIBUTE_CALLS,
     NAMED_STRING_BYTES,
+    PATCH_OBJECT,
+    PATCH_PATH_METHODS,
+    PATH_CALLS,
     PRIVATE_AFTER_DOT_SOURCE,
     STRING_CALLS,
     STRING_USE,
     VERSION_BYTES,
+    looks_like_version_flag,
 )
 from esper_lint.names import is_private_component
 
@@ -229,13 +234,16 @@ class _Reader:
         return facts
 
     def _says_guard(self, node: ast.stmt) -> bool:
-        """Whether a simple statement, or the test of an `if`/`while`, has a line that says `hasattr`."""
+        """Whether a simple statement, or the test of an `if`/`while`, has a line that says `hasattr`,
+        or the test names a version flag (`typing.WITH_PT23`: `version_branches.Opaque`)."""
         lines = self.guard_lines
-        if not lines:
-            return False
         kind = type(node)
+        if not lines and kind is not ast.If and kind is not ast.While:
+            return False
         if kind is ast.If or kind is ast.While:
             test = node.test  # type: ignore[attr-defined]
+            if _tests_a_version_flag(test):
+                return True
             first, last = test.lineno, test.end_lineno or test.lineno
         elif kind in _COMPOUND_KINDS:
             return False
@@ -527,6 +535,10 @@ class _Cutter:
 
 
 _TARGET_FIELDS = frozenset({"targets", "target"})
+# Calls whose arguments are read together with a string: `getattr`/`hasattr`, `setattr`/`delattr`,
+# `mock.patch(...)`, `mock.patch.object(...)`, `importlib.import_module(...)`, `monkeypatch.setattr(...)`.
+_WHOLE_ARGUMENT_NAMES = STRING_CALLS | NAMED_ATTRIBUTE_CALLS | PATH_CALLS
+_WHOLE_ARGUMENT_METHODS = NAMED_ATTRIBUTE_CALLS | PATH_CALLS | PATCH_PATH_METHODS | {PATCH_OBJECT}
 _TRY_KINDS = frozenset({ast.Try} | ({ast.TryStar} if hasattr(ast, "TryStar") else set()))
 _COMPOUND_KINDS = frozenset(
     {ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef}
@@ -591,8 +603,10 @@ class _Thinner:
                 reaches = True
                 inner = 0  # the owner and the string are read together
             func = node.func  # type: ignore[attr-defined]
-            if type(func) is ast.Name and func.id in STRING_CALLS:
-                inner = 0
+            if (type(func) is ast.Name and func.id in _WHOLE_ARGUMENT_NAMES) or (
+                type(func) is ast.Attribute and func.attr in _WHOLE_ARGUMENT_METHODS
+            ):
+                inner = 0  # a string argument may be the reference (`analysis/strings.py`)
         elif kind is ast.NamedExpr:
             reaches = True
         elif kind is ast.Tuple or kind is ast.List:
@@ -746,6 +760,15 @@ def _names_in(targets: Sequence[ast.expr]) -> list[str]:
 
 def _is_getattr(node: ast.Call) -> bool:
     return isinstance(node.func, ast.Name) and node.func.id == STRING_USE and bool(node.args)
+
+
+def _tests_a_version_flag(test: ast.expr) -> bool:
+    for node in ast.walk(test):
+        if (type(node) is ast.Name and looks_like_version_flag(node.id)) or (
+            type(node) is ast.Attribute and looks_like_version_flag(node.attr)
+        ):
+            return True
+    return False
 
 
 def _private_string_use(node: ast.Call) -> bool:
