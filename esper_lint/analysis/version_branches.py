@@ -193,6 +193,10 @@ class VersionReader:
         if isinstance(node, cst.Attribute) and node.attr.value in ("release", "base_version"):
             # `version.parse(torch.__version__).release >= (2, 3)`
             return VERSION if self.subject(node.value, substitutions) is VERSION else None
+        if isinstance(node, cst.Tuple) and len(node.elements) == 2:
+            # `(TORCH_MAJOR, TORCH_MINOR) >= (2, 3)`
+            parts = [self.subject(element.value, substitutions) for element in node.elements]
+            return PAIR if parts == [MAJOR, MINOR] else None
         if isinstance(node, (cst.Attribute, cst.Name)):
             if isinstance(node, cst.Name) and substitutions is None:
                 meant = self.meaning(node.value)
