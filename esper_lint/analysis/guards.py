@@ -183,6 +183,12 @@ def always_exits(suite: cst.BaseSuite) -> bool:
     return _always(suite, (cst.Return, cst.Raise, cst.Continue, cst.Break))
 
 
+def always_returns(suite: cst.BaseSuite) -> bool:
+    """Whether running `suite` always leaves the block without an error (return, continue, break):
+    a handler that does so is the fallback of everything its `try` body binds."""
+    return _always(suite, (cst.Return, cst.Continue, cst.Break)) and not _always(suite, (cst.Raise,))
+
+
 def always_raises(suite: cst.BaseSuite) -> bool:
     """Whether running `suite` always raises: an `except` handler that re-raises is no fallback."""
     return _always(suite, (cst.Raise,))

@@ -33,6 +33,7 @@ from esper_lint.analysis.guards import (
     Proven,
     always_exits,
     always_raises,
+    always_returns,
     checked_names,
     is_probe,
     probe_calls,
@@ -787,12 +788,14 @@ class ReferenceCollector:
             # The flag idiom: `try: from torch._x import y; HAS_Y = True` / `except ImportError: HAS_Y = False`
             # (the success flag may also be set in the `else:` clause).
             in_else = _names_bound_in(node.orelse.body) if node.orelse is not None else set()
+            # `except ImportError: return False`: nothing the body bound is used after a failure.
+            returns = any(_catches_missing_api(h) and always_returns(h.body) for h in node.handlers)
             for index, statement in enumerate(statements):
                 first = len(self.references)
                 self._statement_node(statement, (*key, 0, index), statement.leading_lines)
                 bound = bound_by[index]
                 later = set().union(in_else, *bound_by[index + 1 :])
-                if any(_falls_back(statement, bound, names, later) for names in fallback_bindings):
+                if returns or any(_falls_back(statement, bound, names, later) for names in fallback_bindings):
                     for reference in self.references[first:]:
                         reference.guarded = True
         else:
