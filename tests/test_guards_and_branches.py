@@ -162,7 +162,7 @@ def test_the_narrowed_releases_are_the_ones_the_branch_runs_on() -> None:
             torch._dynamo.is_compiling()
         elif "2.3" <= torch.__version__ < "2.4.1":
             torch._dynamo.is_compiling()
-        if flags.WITH_PT23:
+        if flags.WITH_PT21:
             torch._dynamo.is_compiling()
         """
     )
@@ -177,7 +177,12 @@ def test_the_narrowed_releases_are_the_ones_the_branch_runs_on() -> None:
     # ESP301: `torch.compiler.is_compiling` is public from 2.3 only.
     assert knowledge.replacement("torch._dynamo.is_compiling", releases=("2.0", "2.1", "2.2")) is None
     assert knowledge.replacement("torch._dynamo.is_compiling", releases=("2.3", "2.4")) is not None
-    assert knowledge.replacement("torch._dynamo.is_compiling", releases=("2.3", "2.4"), branch=unread.branch) is None
+    # Under another module's flag, judged on the releases its name claims (2.1 onwards): 2.1 and 2.2 lack it.
+    assert knowledge.replacement("torch._dynamo.is_compiling", branch=unread.branch) is None
+    claims_2_3 = collect("import torch\nif flags.TORCH_VERSION_AT_LEAST_2_3:\n    torch._dynamo.is_compiling()\n")[0]
+    assert knowledge.replacement("torch._dynamo.is_compiling", branch=claims_2_3.branch) is not None
+    states_none = collect("import torch\nif flags.torch_version_is_new:\n    torch._dynamo.is_compiling()\n")[0]
+    assert knowledge.replacement("torch._dynamo.is_compiling", branch=states_none.branch) is None
     assert knowledge.replacement("torch._dynamo.is_compiling", releases=()) is None  # a branch no release runs
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from esper_lint.analysis.guards import Branch
-from esper_lint.analysis.version_branches import is_opaque, releases_taking
+from esper_lint.analysis.version_branches import claimed_releases, is_opaque, releases_taking
 from esper_lint.torch_index import TorchIndex, format_releases, load_index
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
 from esper_lint.torch_index.versions import releases_in_range
@@ -81,7 +81,12 @@ class TorchKnowledge:
         never inside a branch whose releases lack it, nor in a branch no indexed release runs, nor
         under a version test whose releases are unknown (`branch`: the reference's tests)."""
         if branch and is_opaque(branch):
-            return None
+            # A flag of another module: only where its name states a bound (`WITH_PT23`), judged on
+            # the releases the name claims.
+            base = self.supported if self.supported is not None else self.index.releases
+            releases = claimed_releases(branch, base)
+            if releases is None:
+                return None
         key = (name, releases)
         if key not in self._replacement:
             if not self.indexed(name) or releases == ():

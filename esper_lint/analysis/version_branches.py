@@ -24,6 +24,7 @@ before, the string comparison agrees with the version one for every release agai
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -119,16 +120,62 @@ class Conjunction:
 class Opaque:
     """A test that reads like a version test but whose releases cannot be read here: a flag or
     helper from another module (`torch_geometric.typing.WITH_PT23`, `is_torch_greater_or_equal("2.3")`).
-    It narrows nothing (either outcome may happen on any release), but a public replacement is not
-    suggested under it: which releases run the code is unknown."""
+    It narrows nothing (either outcome may happen on any release). A public replacement is
+    suggested under it only where its name states a lower bound (`WITH_PT23`, `TORCH_GE_2_3`,
+    `TORCH_VERSION_AT_LEAST_2_5`, `_TORCH_GREATER_EQUAL_2_1`, `is_torch_greater_or_equal("2.3")`:
+    `bound`) and the replacement exists in every release the name claims (`claimed_releases`)."""
 
     name: str
+    bound: tuple[int, ...] | None = None  # the `>=` bound the name (or the helper's argument) states
 
     def holds(self, release: tuple[int, ...]) -> bool:
         raise TypeError("an opaque version test has no known outcome")
 
 
 VersionCondition = Compare | Negation | Conjunction | Opaque
+
+# `WITH_PT23`, `PT_2_3`, `TORCH_GE_2_3`, `_TORCH_GREATER_EQUAL_2_1`, `TORCH_VERSION_AT_LEAST_2_5`,
+# `TORCH_VERSION_AFTER_2_5`, `is_torch_greater_or_equal_than_2_0`: a name that states `>= X.Y`.
+_NAMED_LOWER_BOUND = re.compile(
+    r"(?:(?:^|_)(?:with_)?(?:pt|torch)|_ge|greater_?(?:or_?)?equal(?:_?than)?|at_?least|after)_?v?(\d)_?(\d{1,2})$",
+    re.I,
+)
+# A helper whose name states `>=` and whose one argument is the version: `is_torch_greater_or_equal("2.3")`.
+_LOWER_BOUND_HELPER = re.compile(r"(?:greater_?(?:or_?)?equal|at_?least|_ge)$", re.I)
+
+
+def _named_bound(name: str) -> tuple[int, ...] | None:
+    match = _NAMED_LOWER_BOUND.search(name)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _claimed(condition: VersionCondition) -> VersionCondition | None:
+    """The condition with each opaque test read as the `>=` its name states; None where one states none."""
+    if isinstance(condition, Opaque):
+        return None if condition.bound is None else Compare(VERSION, ">=", condition.bound)
+    if isinstance(condition, Negation):
+        inner = _claimed(condition.operand)
+        return None if inner is None else Negation(inner)
+    if isinstance(condition, Conjunction):
+        operands = [_claimed(operand) for operand in condition.operands]
+        if any(operand is None for operand in operands):
+            return None
+        return Conjunction(tuple(o for o in operands if o is not None), condition.every)
+    return condition
+
+
+def claimed_releases(
+    branch: tuple[tuple[VersionCondition, bool], ...], releases: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """The releases a branch runs on if its opaque tests mean what their names say; None where a
+    name states no bound."""
+    claimed: list[tuple[VersionCondition, bool]] = []
+    for condition, outcome in branch:
+        read = _claimed(condition)
+        if read is None:
+            return None
+        claimed.append((read, outcome))
+    return releases_taking(tuple(claimed), releases)
 
 def is_opaque(branch: tuple[tuple[VersionCondition, bool], ...]) -> bool:
     """Whether some test of the branch is a version test whose releases are unknown."""
@@ -294,10 +341,21 @@ class VersionReader:
     def opaque(self, node: cst.BaseExpression) -> Opaque | None:
         """A flag or helper call that says it is about torch's version, where `condition` could
         not read it: `typing.WITH_PT23`, `is_torch_greater_or_equal("2.3")`."""
+        argument: str | None = None
         if isinstance(node, cst.Call):
+            if len(node.args) == 1 and node.args[0].keyword is None:
+                argument = _string(node.args[0].value)
             node = node.func
         name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
-        return Opaque(name) if name is not None and looks_like_version_flag(name) else None
+        if name is None or not looks_like_version_flag(name):
+            return None
+        bound = _named_bound(name)
+        if bound is None and argument is not None and _LOWER_BOUND_HELPER.search(name):
+            try:
+                bound = parse_version(argument)
+            except SpecifierError:
+                bound = None
+        return Opaque(name, bound)
 
     def _comparison(self, node: cst.Comparison, substitutions: Mapping[str, object] | None) -> VersionCondition | None:
         parts: list[VersionCondition] = []
