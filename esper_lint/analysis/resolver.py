@@ -325,6 +325,7 @@ class ReferenceCollector:
         self._guards: tuple[str, ...] = ()  # names proven present by an enclosing `if hasattr(...)`
         self._branch: Branch = ()  # the version tests around the code being walked
         self._storing = False  # walking an assignment target
+        self._sequel = False  # the statement being walked is followed by another in its block
         self._probes: set[int] = set()  # ids of `getattr(obj, "_x", None)` calls a test only probes with
         # `fn = getattr(torch, "_x", None)`: its reference, until a test checks `fn` (keyed by the
         # scope that binds `fn`, and the name).
@@ -526,6 +527,8 @@ class ReferenceCollector:
             above: Sequence[cst.EmptyLine] = statement.leading_lines
             if index == 0 and leading_first:
                 above = (*leading_first, *above)
+            # `if hasattr(torch, "_x"): return torch._x()` followed by more code: that code is the `else`.
+            self._sequel = index + 1 < len(statements)
             self._statement_node(statement, (*key, index), above)
             # The rest of the block runs only where the statement did not leave it:
             # `if not hasattr(torch, "_x"): return`, `if torch.__version__ < "2.1": raise ...`, `assert hasattr(...)`.
@@ -746,7 +749,8 @@ class ReferenceCollector:
         # A code-level fallback (README, "Code-level fallbacks"): `if hasattr(torch, "_x"): <use> else:
         # <fallback>`. Without an `else` nothing falls back, so the body is not guarded; a version
         # test narrows the releases either way.
-        saved = self._under(self._guard_reader.proven(node.test, outcome=True), presence=node.orelse is not None)
+        falls_back = node.orelse is not None or (self._sequel and always_exits(node.body))
+        saved = self._under(self._guard_reader.proven(node.test, outcome=True), presence=falls_back)
         self._suite(node.body, (*key, 0))
         self._typing_only = saved_typing
         self._guards, self._branch = saved
