@@ -63,9 +63,21 @@ class GuardReader:
         self.resolve = resolve
         self.probe_of = probe_of
         self.versions = versions
+        # By node: an `and` chain is asked about at every level, and must cost linear time. The
+        # node is kept with its answer, so its id cannot be reused while the entry lives.
+        self._proven: dict[tuple[int, bool], tuple[cst.BaseExpression, Proven]] = {}
 
     def proven(self, test: cst.BaseExpression, *, outcome: bool) -> Proven:
         """What `test` evaluating to `outcome` (truthy or falsy) proves."""
+        key = (id(test), outcome)
+        cached = self._proven.get(key)
+        if cached is not None:
+            return cached[1]
+        found = self._proven_uncached(test, outcome)
+        self._proven[key] = (test, found)
+        return found
+
+    def _proven_uncached(self, test: cst.BaseExpression, outcome: bool) -> Proven:
         if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
             return self.proven(test.expression, outcome=not outcome)
         condition = self.versions.condition(test) or self.versions.opaque(test)

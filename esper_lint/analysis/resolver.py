@@ -326,6 +326,7 @@ class ReferenceCollector:
         self._branch: Branch = ()  # the version tests around the code being walked
         self._storing = False  # walking an assignment target
         self._sequel = False  # the statement being walked is followed by another in its block
+        self._in_test = False  # walking the operands of a test whose probes were already read
         self._probes: set[int] = set()  # ids of `getattr(obj, "_x", None)` calls a test only probes with
         # `fn = getattr(torch, "_x", None)`: its reference, until a test checks `fn` (keyed by the
         # scope that binds `fn`, and the name).
@@ -441,16 +442,21 @@ class ReferenceCollector:
 
     def _test(self, test: cst.BaseExpression) -> None:
         """Walk a test: the `getattr` probes in it are guards, and the names it checks settle the
-        probes they were bound to."""
-        probes = probe_calls(test)
-        if probes:
-            self._probes.update(id(call) for call in probes)
-        for name in checked_names(test):
-            pending = self._pending_probe(name)
-            if pending is not None:
-                for reference in pending[1]:
-                    reference.guarded = True
-        self._expr(test)
+        probes they were bound to. The operands of an `and`/`or` inside are read with it, once."""
+        if not self._in_test:
+            probes = probe_calls(test)
+            if probes:
+                self._probes.update(id(call) for call in probes)
+            for name in checked_names(test):
+                pending = self._pending_probe(name)
+                if pending is not None:
+                    for reference in pending[1]:
+                        reference.guarded = True
+        saved, self._in_test = self._in_test, isinstance(test, (cst.BooleanOperation, cst.UnaryOperation))
+        try:
+            self._expr(test)
+        finally:
+            self._in_test = saved
 
     def _under(self, proven: Proven, *, presence: bool = True) -> tuple[tuple[str, ...], Branch]:
         """Enter code that runs only where `proven` holds; returns what to restore."""
@@ -926,12 +932,15 @@ class ReferenceCollector:
                 self._expr(arm)
                 self._guards, self._branch = saved
             return
+        # The left operand is tested; the right one is too only where the whole operation is a test
+        # (`if a and b:`); in `x = a and b` its value escapes.
+        tested = self._in_test
         self._test(node.left)
         saved = self._under(self._guard_reader.proven(node.left, outcome=isinstance(node.operator, cst.And)))
-        if isinstance(node.right, cst.BooleanOperation):
-            self._conditional(node.right)
-        else:
+        if tested:
             self._test(node.right)
+        else:
+            self._expr(node.right)
         self._guards, self._branch = saved
 
     def _reference_chain(self, node: cst.Attribute | cst.Call) -> bool:

@@ -233,6 +233,7 @@ class VersionReader:
     ) -> None:
         self.resolve = resolve
         self.meaning = meaning
+        self._conditions: dict[int, tuple[cst.BaseExpression, VersionCondition | None]] = {}
 
     # -- values
     def subject(self, node: cst.BaseExpression, substitutions: Mapping[str, object] | None = None) -> Subject | None:
@@ -318,6 +319,16 @@ class VersionReader:
         self, node: cst.BaseExpression, substitutions: Mapping[str, object] | None = None
     ) -> VersionCondition | None:
         """The version test `node` is, if it is one through and through."""
+        if substitutions is not None:
+            return self._condition(node, substitutions)
+        cached = self._conditions.get(id(node))
+        if cached is None:
+            cached = self._conditions[id(node)] = (node, self._condition(node, None))
+        return cached[1]
+
+    def _condition(
+        self, node: cst.BaseExpression, substitutions: Mapping[str, object] | None
+    ) -> VersionCondition | None:
         if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
             inner = self.condition(node.expression, substitutions)
             return None if inner is None else Negation(inner)
