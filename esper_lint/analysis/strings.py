@@ -47,9 +47,9 @@ class StringPath:
 
 def string_reference(call: cst.Call) -> NamedAttribute | StringPath | None:
     """The private-name-bearing string a call passes, if the call is one of the forms above."""
-    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-    if len(positional) != len(call.args) - sum(1 for arg in call.args if arg.keyword is not None):
+    if any(arg.star for arg in call.args):
         return None  # a `*args` may shift the arguments
+    positional = [arg for arg in call.args if arg.keyword is None]
     func = call.func
     if isinstance(func, cst.Name):
         name = func.value
