@@ -201,9 +201,12 @@ def test_a_project_helper_and_split_tuples_are_read() -> None:
             torch._b()
         if tuple(int(p) for p in torch.__version__.split(".")[:2]) < (2, 2) or MINOR == 9:
             torch._c()
+        if version.parse(torch.__version__).major == 2 and version.parse(torch.__version__).minor >= 14:
+            torch._d()
         """
     )
     releases = [knowledge.branch_releases(reference.branch) for reference in references]
     assert releases[0] == ("2.11", "2.12", "2.13", "2.14", "2.15")
     assert releases[1] == ("2.5", "2.6", "2.7", "2.8", "2.9", "2.10", "2.11", "2.12", "2.13", "2.14", "2.15")
     assert releases[2] == ("2.0", "2.1", "2.9")
+    assert releases[3] == ("2.14", "2.15")

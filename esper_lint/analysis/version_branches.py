@@ -238,9 +238,11 @@ class VersionReader:
     # -- values
     def subject(self, node: cst.BaseExpression, substitutions: Mapping[str, object] | None = None) -> Subject | None:
         """What part of torch's version `node` reads, if it reads one."""
-        if isinstance(node, cst.Attribute) and node.attr.value in ("release", "base_version"):
-            # `version.parse(torch.__version__).release >= (2, 3)`
-            return VERSION if self.subject(node.value, substitutions) is VERSION else None
+        if isinstance(node, cst.Attribute) and node.attr.value in ("release", "base_version", "major", "minor"):
+            # `version.parse(torch.__version__).release >= (2, 3)`, `Version(torch.__version__).minor >= 3`
+            if self.subject(node.value, substitutions) is not VERSION:
+                return None
+            return {"major": MAJOR, "minor": MINOR}.get(node.attr.value, VERSION)
         if isinstance(node, cst.Tuple) and len(node.elements) == 2:
             # `(TORCH_MAJOR, TORCH_MINOR) >= (2, 3)`
             parts = [self.subject(element.value, substitutions) for element in node.elements]
