@@ -8,8 +8,12 @@ the code that follows it, and the fast path cannot silently fall behind the reso
 | `root._x`, `import root._x`       | a reference                   | `PRIVATE_AFTER_DOT`                |
 | `from root import _x`             | a reference                   | the pre-check's import scan        |
 | `getattr(obj, "_x"[, default])`   | a reference (`STRING_USE`)    | `STRING_USE_BYTES`, kept arguments |
-| `hasattr(obj, "_x")`              | a guard (`STRING_GUARD`)      | kept arguments                     |
-| `except ImportError:` and kin     | a fallback (`FALLBACK_ERRORS`) | handlers of a kept `try` stay whole |
+| `setattr(obj, "_x", v)`, `delattr`, `mock.patch.object(obj, "_x")` | a reference at the string | `NAMED_STRING_BYTES`, kept arguments |
+| `mock.patch("torch._x.y")`, `import_module("torch._x")` | a reference at the string | `PRIVATE_AFTER_DOT`, kept strings |
+| `hasattr(obj, "_x")`              | a guard (`analysis/guards.py`) | `GUARD_BYTES`: kept, `if` bodies whole |
+| `getattr(obj, "_x", None)` probe  | a guard (`PROBE_CHECKS`)      | a file with a probe is not cut     |
+| `except ImportError:` and kin     | a fallback (`FALLBACK_ERRORS`) | every part of a `try` stays whole   |
+| a test on `torch.__version__`     | a version branch              | `VERSION_BYTES`: the file is not cut |
 | a `Private API` comment           | a documentation block         | `MARKER_BYTES`                     |
 """
 
@@ -38,6 +42,43 @@ STRING_CALLS = frozenset({STRING_USE, STRING_GUARD})
 # Where a string use may be written: the pre-check and the reduction's hot-line scan look for it.
 STRING_USE_BYTES = STRING_USE.encode()
 
+# Writes and test helpers that name an attribute by a string (`analysis/strings.py`): the built-ins
+# `setattr(obj, "_x", v)` / `delattr(obj, "_x")`, pytest's `monkeypatch.setattr/delattr` (also with a
+# whole dotted path as the first argument), and `mock.patch.object(obj, "_x")`.
+NAMED_ATTRIBUTE_CALLS = frozenset({"setattr", "delattr"})
+TEST_HELPER_WRITES = NAMED_ATTRIBUTE_CALLS
+PATCH_OBJECT = "object"
+# Callables whose first argument is a whole dotted path, recognised by the name they are called by:
+# `patch`/`mock.patch`/`unittest.mock.patch` (and `patch.multiple`), `importlib.import_module`, `__import__`.
+PATH_CALLS = frozenset({"patch", "import_module", "__import__"})
+PATCH_PATH_METHODS = frozenset({"multiple"})
+# Every call above writes one of these words (a whole dotted path also has a private component after
+# a dot, which `PRIVATE_AFTER_DOT` finds): the pre-check and the hot-line scan look for them.
+NAMED_STRING_BYTES = re.compile(rb"[gsd]e[tl]attr|\bobject\b")
+
+# Guards (`analysis/guards.py`): where a statement's lines say `hasattr`, the reduction keeps it, and
+# the bodies of an `if` or `while` that tests it, whole. Bare names a probe check may test through:
+# `callable(fn)`.
+GUARD_BYTES = re.compile(rb"hasattr")
+PROBE_CHECKS = frozenset({"callable"})
+# Version branches (`analysis/version_branches.py`) read module constants and helpers anywhere in the
+# file: a file that mentions torch's version is not cut at all.
+VERSION_BYTES = re.compile(rb"__version__|TorchVersion")
+
 # The errors raised where a private name has vanished, and the broader classes that catch them: a
 # `try` whose handler catches one of these is a code-level fallback.
 FALLBACK_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "BaseException"})
+
+# Version tests whose releases cannot be read (`version_branches.Opaque`): names that say they are
+# about torch's version: `WITH_PT23`, `TORCH_GE_2_3`, `_TORCH_GREATER_EQUAL_2_1`,
+# `is_torch_greater_or_equal_than_2_0`, `TORCH_VERSION_AT_LEAST_2_4`, `torch_version_at_least`. The
+# reduction keeps an `if` that tests one, with its bodies.
+VERSION_FLAG = re.compile(
+    r"version|(?:^|_)(?:pt|torch|th)_?(?:ge|gt|le|lt|eq)?_?v?\d|_\d+_\d+(?:_\d+)?$"
+    r"|torch_?(?:is_)?(?:greater|less|older|newer|at_least|before|after)",
+    re.I,
+)
+
+
+def looks_like_version_flag(name: str) -> bool:
+    return VERSION_FLAG.search(name) is not None

@@ -2,7 +2,11 @@
 
 A reference is documented by, in order: its own statement's valid block; an earlier valid block in
 an enclosing scope that documents the same name or a module above it (`documentation-scope =
-"scope"`); a central `[tool.esper-lint.private-apis]` declaration; a code-level fallback guard.
+"scope"`); a central `[tool.esper-lint.private-apis]` declaration; a code-level fallback guard
+(`analysis/guards.py`). Names under torch that are not torch's (`analysis/foreign.py`) are left out.
+A reference inside a version branch is judged on the releases that branch runs on
+(`TorchKnowledge.branch_releases`): ESP202 and ESP301 read them, and `JudgedReference.releases`
+carries them to the fixer.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from esper_lint.analysis.contract import DocumentationBlock, parse_block
+from esper_lint.analysis.foreign import foreign_names, is_foreign
 from esper_lint.analysis.resolver import Collection, Reference, ReferenceCollector, Scope, Statement
 from esper_lint.names import covers
 
@@ -37,6 +42,9 @@ class JudgedReference:
     reference: Reference
     documented: bool
     reportable: bool
+    # The indexed releases this reference may run on, where a version branch narrows them (the
+    # supported range, or every indexed release without one, cut to the branch); None: not narrowed.
+    releases: tuple[str, ...] | None = None
 
 
 def judge(
@@ -58,7 +66,10 @@ def judge(
     ]
     verdicts: list[Verdict] = []
     judged: list[JudgedReference] = []
+    foreign = foreign_names(collection.references, roots)
     for reference in collection.references:
+        if foreign and is_foreign(reference.name, foreign):
+            continue  # `torch.ops.xformers._x`, `torch.cuda._project_marker`: not torch's
         reportable = check_typing_only or not reference.typing_only
         block = blocks.get(reference.statement)
         documented = False
@@ -74,9 +85,10 @@ def judge(
             documented = True
         elif reportable:
             verdicts.append(Verdict("ESP101", reference.anchor, reference.name))
+        releases = knowledge.branch_releases(reference.branch) if knowledge is not None else None
         if knowledge is not None and reportable:
-            verdicts.extend(_index_verdicts(reference, block, knowledge))
-        judged.append(JudgedReference(reference, documented, reportable))
+            verdicts.extend(_index_verdicts(reference, block, knowledge, releases))
+        judged.append(JudgedReference(reference, documented, reportable, releases))
     for statement, block in blocks.items():
         if statement.private_count == 0:
             verdicts.append(Verdict("ESP103", block.marker_node, None))
@@ -84,19 +96,20 @@ def judge(
 
 
 def _index_verdicts(
-    reference: Reference, block: DocumentationBlock | None, knowledge: TorchKnowledge
+    reference: Reference, block: DocumentationBlock | None, knowledge: TorchKnowledge, releases: tuple[str, ...] | None
 ) -> list[Verdict]:
-    """ESP201 on the block that makes the "since" claim, ESP202 and ESP301 on every use."""
+    """ESP201 on the block that makes the "since" claim, ESP202 and ESP301 on every use, on the
+    releases the use may run on (`releases`, where a version branch narrows them)."""
     verdicts: list[Verdict] = []
     if block is not None and block.since is not None:
         problem = knowledge.since_problem(reference.name, block.since)
         if problem:
             verdicts.append(Verdict("ESP201", reference.anchor, reference.name, problem))
     if not reference.guarded:  # a hasattr/try fallback already handles the missing releases
-        problem = knowledge.range_problem(reference.name)
+        problem = knowledge.range_problem(reference.name, releases=releases)
         if problem:
             verdicts.append(Verdict("ESP202", reference.anchor, reference.name, problem))
-    replacement = knowledge.replacement(reference.name)
+    replacement = knowledge.replacement(reference.name, releases=releases, branch=reference.branch)
     if replacement is not None:
         verdicts.append(Verdict("ESP301", reference.anchor, reference.name, replacement[1]))
     return verdicts

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from esper_lint.torch_index import TorchIndex, load_index
+from esper_lint.analysis.guards import Branch
+from esper_lint.analysis.version_branches import claimed_releases, is_opaque, releases_taking
+from esper_lint.torch_index import TorchIndex, format_releases, load_index
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
 from esper_lint.torch_index.versions import releases_in_range
 
@@ -18,8 +20,9 @@ class TorchKnowledge:
     def __init__(self, torch_versions: str | None) -> None:
         self.spec = torch_versions
         self._since: dict[tuple[str, str], str | None] = {}
-        self._range: dict[str, str | None] = {}
-        self._replacement: dict[str, tuple[str, str] | None] = {}
+        self._range: dict[tuple[str, tuple[str, ...] | None], str | None] = {}
+        self._replacement: dict[tuple[str, tuple[str, ...] | None], tuple[str, str] | None] = {}
+        self._branches: dict[Branch, tuple[str, ...] | None] = {}
 
     @cached_property
     def index(self) -> TorchIndex:
@@ -42,17 +45,54 @@ class TorchKnowledge:
             self._since[key] = check_since(self.index, name, since) if self.indexed(name) else None
         return self._since[key]
 
-    def range_problem(self, name: str) -> str | None:
-        if name not in self._range:
-            supported = self.supported
-            self._range[name] = (
-                check_range(self.index, name, supported, self.spec) if supported and self.indexed(name) else None
-            )
-        return self._range[name]
+    def branch_releases(self, branch: Branch) -> tuple[str, ...] | None:
+        """The releases code under a version branch may run on: the supported range (every indexed
+        release when none is configured) cut to those where some patch takes every test of the
+        branch. None when that narrows nothing (no version test, or only tests every release may take
+        either way)."""
+        if not branch:
+            return None
+        if branch not in self._branches:
+            base = self.supported if self.supported is not None else self.index.releases
+            narrowed = releases_taking(branch, base)
+            self._branches[branch] = None if narrowed == base else narrowed
+        return self._branches[branch]
 
-    def replacement(self, name: str) -> tuple[str, str] | None:
-        if name not in self._replacement:
-            self._replacement[name] = (
-                check_replacement(self.index, name, self.supported) if self.indexed(name) else None
-            )
-        return self._replacement[name]
+    def range_problem(self, name: str, releases: tuple[str, ...] | None = None) -> str | None:
+        """ESP202's message: the releases of the supported range, or of `releases` (a version
+        branch's, from `branch_releases`), that lack `name`. Only judged under a configured range."""
+        key = (name, releases)
+        if key not in self._range:
+            supported = self.supported
+            if not supported or not self.indexed(name):
+                self._range[key] = None
+            elif releases is None:
+                self._range[key] = check_range(self.index, name, supported, self.spec)
+            else:
+                narrowed = f"{self.spec}, narrowed by a version test to {format_releases(releases, self.index.releases)}"
+                self._range[key] = check_range(self.index, name, releases, narrowed) if releases else None
+        return self._range[key]
+
+    def replacement(
+        self, name: str, releases: tuple[str, ...] | None = None, *, branch: Branch = ()
+    ) -> tuple[str, str] | None:
+        """ESP301's `(replacement, message)` when the public replacement exists in every release of
+        the supported range, or of `releases` (a version branch's, from `branch_releases(branch)`):
+        never inside a branch whose releases lack it, nor in a branch no indexed release runs, nor
+        under a version test whose releases are unknown (`branch`: the reference's tests)."""
+        if branch and is_opaque(branch):
+            # A flag of another module: only where its name states a bound (`WITH_PT23`), judged on
+            # the releases the name claims.
+            base = self.supported if self.supported is not None else self.index.releases
+            releases = claimed_releases(branch, base)
+            if releases is None:
+                return None
+        key = (name, releases)
+        if key not in self._replacement:
+            if not self.indexed(name) or releases == ():
+                self._replacement[key] = None
+            else:
+                self._replacement[key] = check_replacement(
+                    self.index, name, releases if releases is not None else self.supported
+                )
+        return self._replacement[key]

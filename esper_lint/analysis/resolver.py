@@ -27,6 +27,19 @@ import libcst as cst
 
 from esper_lint.analysis.contract import CommentLine, comment_body
 from esper_lint.analysis.forms import FALLBACK_ERRORS, STRING_GUARD, STRING_USE
+from esper_lint.analysis.guards import (
+    Branch,
+    GuardReader,
+    Proven,
+    always_exits,
+    always_raises,
+    always_returns,
+    checked_names,
+    is_probe,
+    probe_calls,
+)
+from esper_lint.analysis.strings import NamedAttribute, string_reference
+from esper_lint.analysis.version_branches import MAJOR, MINOR, Meaning, VersionReader, helper_of
 from esper_lint.names import any_private, covers, is_private_name, root_of
 from esper_lint.parsing import parse_fragment
 
@@ -218,7 +231,13 @@ class Reference:
     anchor: cst.CSTNode
     statement: Statement
     typing_only: bool
+    # A code-level fallback handles the name's absence (`analysis/guards.py`).
     guarded: bool = False
+    # The version tests the code runs under, with the outcome each must take
+    # (`analysis/version_branches.py`); `TorchKnowledge.branch_releases` reads them.
+    branch: Branch = ()
+    # Written as an assignment or `setattr` target (`torch.cuda._marker = True`).
+    store: bool = False
 
 
 _BODY_FIELDS = frozenset({"body", "orelse", "handlers", "finalbody", "cases"})
@@ -304,6 +323,20 @@ class ReferenceCollector:
         self._future_annotations = False
         self._anchor_override: cst.CSTNode | None = None
         self._guards: tuple[str, ...] = ()  # names proven present by an enclosing `if hasattr(...)`
+        self._branch: Branch = ()  # the version tests around the code being walked
+        self._storing = False  # walking an assignment target
+        self._sequel = False  # the statement being walked is followed by another in its block
+        self._in_test = False  # walking the operands of a test whose probes were already read
+        self._probes: set[int] = set()  # ids of `getattr(obj, "_x", None)` calls a test only probes with
+        # `fn = getattr(torch, "_x", None)`: its reference, until a test checks `fn` (keyed by the
+        # scope that binds `fn`, and the name).
+        self._pending_probes: dict[tuple[int, str], tuple[str, list[Reference]]] = {}
+        # Module-level names that mean something for versions: constants bound once to a version
+        # test or a number read from torch's version, and helpers whose body is one test.
+        self._meanings: dict[str, Meaning] = {}
+        self._module_bindings: dict[str, int] = {}
+        self._versions = VersionReader(self._resolve_value_or_version, self._meaning)
+        self._guard_reader = GuardReader(self._resolve_value, self._probe_of, self._versions)
 
     # ----------------------------------------------------------------- entry points
     def collect(self, module: cst.Module, parent_scope: Scope | None = None) -> Collection:
@@ -374,8 +407,98 @@ class ReferenceCollector:
         qualified = ".".join([base, *written])
         return qualified if self._relevant(qualified) else None
 
+    def _resolve_value_or_version(self, node: cst.BaseExpression) -> str | None:
+        """A torch name, public ones included: `torch.__version__` is not under a private name."""
+        chain = self._chain(node)
+        if chain is None:
+            return None
+        base, written = chain
+        return ".".join([base, *written])
+
+    # ----------------------------------------------------------------- guards and version branches
+    def _meaning(self, name: str) -> Meaning | None:
+        """What a module-level name bound once means for versions, where nothing local shadows it."""
+        meant = self._meanings.get(name)
+        if meant is None or self._module_bindings.get(name, 0) != 1:
+            return None
+        scope: Scope | None = self._scope
+        while scope is not None and scope is not scope.module:
+            if name in scope.bindings and name not in scope.global_names:
+                return None
+            scope = scope.parent
+        return meant
+
+    def _probe_of(self, name: str) -> str | None:
+        found = self._pending_probe(name)
+        return found[0] if found is not None else None
+
+    def _pending_probe(self, name: str) -> tuple[str, list[Reference]] | None:
+        scope: Scope | None = self._scope
+        while scope is not None:
+            if name in scope.bindings:
+                return self._pending_probes.get((id(scope), name))
+            scope = scope.parent
+        return None
+
+    def _test(self, test: cst.BaseExpression) -> None:
+        """Walk a test: the `getattr` probes in it are guards, and the names it checks settle the
+        probes they were bound to. The operands of an `and`/`or` inside are read with it, once."""
+        if not self._in_test:
+            probes = probe_calls(test)
+            if probes:
+                self._probes.update(id(call) for call in probes)
+            for name in checked_names(test):
+                pending = self._pending_probe(name)
+                if pending is not None:
+                    for reference in pending[1]:
+                        reference.guarded = True
+        saved, self._in_test = self._in_test, isinstance(test, (cst.BooleanOperation, cst.UnaryOperation))
+        try:
+            self._expr(test)
+        finally:
+            self._in_test = saved
+
+    def _under(self, proven: Proven, *, presence: bool = True) -> tuple[tuple[str, ...], Branch]:
+        """Enter code that runs only where `proven` holds; returns what to restore."""
+        saved = (self._guards, self._branch)
+        if presence and proven.present:
+            self._guards = (*self._guards, *proven.present)
+        if proven.branch:
+            self._branch = (*self._branch, *proven.branch)
+        return saved
+
+    def _bind_meaning(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        """Module level: `IS_2_3 = torch.__version__ >= "2.3"`, `MAJOR = int(...split(".")[0])`,
+        `MAJOR, MINOR = map(int, torch.__version__.split(".")[:2])`."""
+        if self._scope is not self._scope.module:
+            return
+        if isinstance(target, cst.Name):
+            meant: Meaning | None = self._versions.condition(value) or self._versions.subject(value)
+            if meant is not None:
+                self._meanings[identifier(target)] = meant
+        elif (
+            isinstance(target, (cst.Tuple, cst.List))
+            and len(target.elements) == 2
+            and self._versions.subject(cst.Call(cst.Name("tuple"), [cst.Arg(value)])) is not None
+        ):
+            for element, part in zip(target.elements, (MAJOR, MINOR), strict=True):
+                if isinstance(element.value, cst.Name):
+                    self._meanings[identifier(element.value)] = part
+
+    def _count_module_binding(self, target: cst.BaseExpression) -> None:
+        if self._scope is not self._scope.module:
+            return
+        if isinstance(target, cst.Name):
+            name = identifier(target)
+            self._module_bindings[name] = self._module_bindings.get(name, 0) + 1
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._count_module_binding(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._count_module_binding(target.value)
+
     # ----------------------------------------------------------------- recording
-    def _record(self, name: str, anchor: cst.CSTNode) -> None:
+    def _record(self, name: str, anchor: cst.CSTNode, *, probe: bool = False) -> Reference:
         statement = self._statement
         assert statement is not None, "references are always inside a statement"
         statement.private_count += 1
@@ -384,10 +507,13 @@ class ReferenceCollector:
             anchor=self._anchor_override or anchor,
             statement=statement,
             typing_only=self._typing_only,
-            guarded=any(covers(guard, name) for guard in self._guards),
+            guarded=probe or any(covers(guard, name) for guard in self._guards),
+            branch=self._branch,
+            store=self._storing,
         )
         statement.reference_names.append(name)
         self.references.append(reference)
+        return reference
 
     def _new_statement(self, node: cst.CSTNode, key: tuple[int, ...], above: Sequence[cst.EmptyLine]) -> Statement:
         statement = Statement(node=node, key=key, doc_scope=self._doc_scope, scope=self._scope, above=above)
@@ -402,11 +528,23 @@ class ReferenceCollector:
         key: tuple[int, ...],
         leading_first: Sequence[cst.EmptyLine] = (),
     ) -> None:
+        saved = (self._guards, self._branch)
         for index, statement in enumerate(_concrete(statements)):
             above: Sequence[cst.EmptyLine] = statement.leading_lines
             if index == 0 and leading_first:
                 above = (*leading_first, *above)
+            # `if hasattr(torch, "_x"): return torch._x()` followed by more code: that code is the `else`.
+            self._sequel = index + 1 < len(statements)
             self._statement_node(statement, (*key, index), above)
+            # The rest of the block runs only where the statement did not leave it:
+            # `if not hasattr(torch, "_x"): return`, `if torch.__version__ < "2.1": raise ...`, `assert hasattr(...)`.
+            if isinstance(statement, cst.If) and statement.orelse is None and always_exits(statement.body):
+                self._under(self._guard_reader.proven(statement.test, outcome=False))
+            elif isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    if isinstance(small, cst.Assert):
+                        self._under(self._guard_reader.proven(small.test, outcome=True))
+        self._guards, self._branch = saved
 
     def _suite(self, suite: cst.BaseSuite, key: tuple[int, ...]) -> None:
         if isinstance(suite, cst.IndentedBlock):
@@ -445,9 +583,17 @@ class ReferenceCollector:
 
     def _small(self, node: cst.BaseSmallStatement) -> None:
         if isinstance(node, cst.Assign):
+            first = len(self.references)
             self._expr(node.value)
             for target in node.targets:
                 self._target(target.target, node.value)
+                self._count_module_binding(target.target)
+                self._bind_meaning(target.target, node.value)
+            self._note_probe(node, first)
+        elif isinstance(node, cst.Assert):
+            self._test(node.test)
+            if node.msg is not None:
+                self._expr(node.msg)
         elif isinstance(node, cst.AnnAssign):
             self._annotation(node.annotation.annotation, local=self._scope.kind == "function")
             if node.value is not None:
@@ -458,6 +604,7 @@ class ReferenceCollector:
         elif isinstance(node, cst.AugAssign):
             self._expr(node.value)
             self._target(node.target, None)
+            self._count_module_binding(node.target)
         elif isinstance(node, cst.Import):
             self._import(node)
         elif isinstance(node, cst.ImportFrom):
@@ -478,6 +625,18 @@ class ReferenceCollector:
         else:
             for child in _children(node, _code_fields(type(node))):
                 self._expr(child)
+
+    def _note_probe(self, node: cst.Assign, first: int) -> None:
+        """`fn = getattr(torch, "_x", None)`: the reference waits for a test of `fn` (`_test`)."""
+        value = node.value
+        if not (len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) and isinstance(value, cst.Call)):
+            return
+        if not is_probe(value):
+            return
+        mine = [reference for reference in self.references[first:] if reference.anchor is leftmost(value)]
+        if mine:
+            name = identifier(node.targets[0].target)
+            self._pending_probes[(id(self._scope), name)] = (mine[0].name, mine)
 
     def _type_parameters(self, parameters: cst.TypeParameters | None) -> None:
         """PEP 695 type parameters: a bound, constraints or a default are read as annotations are."""
@@ -546,21 +705,27 @@ class ReferenceCollector:
             self._annotation(node.returns.annotation, local=False)
         self._type_parameters(getattr(node, "type_parameters", None))
         self._scope.bind(identifier(node.name), None)
+        self._count_module_binding(node.name)
+        if self._scope is self._scope.module:
+            helper = helper_of(node)
+            if helper is not None:  # `def torch_version_at_least(v): return torch.__version__ >= v`
+                self._meanings[identifier(node.name)] = helper
         self._defer_body(node.body, key, [identifier(param.name) for param in all_params])
 
     def _defer_body(self, body: cst.BaseSuite, key: tuple[int, ...], params: list[str]) -> None:
         parent = self._scope.enclosing_for_functions()
         doc_scope = (*self._doc_scope, self._allocate_scope_id())
-        typing_only, guards = self._typing_only, self._guards
+        typing_only, guards, branch = self._typing_only, self._guards, self._branch
 
         def walk_body() -> None:
             scope = Scope("function", parent)
             for name in params:
                 scope.bind(name, None)
-            saved = (self._scope, self._doc_scope, self._typing_only, self._statement, self._guards)
-            self._scope, self._doc_scope, self._typing_only, self._guards = scope, doc_scope, typing_only, guards
+            saved = (self._scope, self._doc_scope, self._typing_only, self._statement, self._guards, self._branch)
+            self._scope, self._doc_scope, self._typing_only = scope, doc_scope, typing_only
+            self._guards, self._branch = guards, branch
             self._suite(body, (*key, 0))
-            self._scope, self._doc_scope, self._typing_only, self._statement, self._guards = saved
+            self._scope, self._doc_scope, self._typing_only, self._statement, self._guards, self._branch = saved
 
         self._deferred.append(walk_body)
 
@@ -582,31 +747,36 @@ class ReferenceCollector:
         self._scope.bind(identifier(node.name), None)
 
     def _if(self, node: cst.If, key: tuple[int, ...]) -> None:
-        self._expr(node.test)
+        self._test(node.test)
         before = self._scope.snapshot()
-        saved_typing, saved_guards = self._typing_only, self._guards
+        saved_typing = self._typing_only
         if _is_type_checking_test(node.test):
             self._typing_only = True
-        guard = self._hasattr_guard(node.test) if node.orelse is not None else None
-        if guard is not None:
-            # A code-level fallback (README, "The comment contract"): `if hasattr(torch, "_x"): <use> else: <fallback>`.
-            self._guards = (*self._guards, guard)
+        # A code-level fallback (README, "Code-level fallbacks"): `if hasattr(torch, "_x"): <use> else:
+        # <fallback>`. Without an `else` nothing falls back, so the body is not guarded; a version
+        # test narrows the releases either way.
+        falls_back = node.orelse is not None or (self._sequel and always_exits(node.body))
+        saved = self._under(self._guard_reader.proven(node.test, outcome=True), presence=falls_back)
         self._suite(node.body, (*key, 0))
-        self._typing_only, self._guards = saved_typing, saved_guards
+        self._typing_only = saved_typing
+        self._guards, self._branch = saved
         after_body = self._scope.snapshot()
         self._scope.bindings = before
         orelse = node.orelse
-        if isinstance(orelse, cst.If):
-            self._statement_node(orelse, (*key, 1), orelse.leading_lines)
-        elif isinstance(orelse, cst.Else):
-            self._suite(orelse.body, (*key, 1))
+        if orelse is not None:
+            saved = self._under(self._guard_reader.proven(node.test, outcome=False))
+            if isinstance(orelse, cst.If):
+                self._statement_node(orelse, (*key, 1), orelse.leading_lines)
+            elif isinstance(orelse, cst.Else):
+                self._suite(orelse.body, (*key, 1))
+            self._guards, self._branch = saved
         self._scope.merge(after_body)
 
     def _loop(self, node: cst.For | cst.While, key: tuple[int, ...]) -> None:
         if isinstance(node, cst.For):
             self._expr(node.iter)
         else:
-            self._expr(node.test)
+            self._test(node.test)
         before = self._scope.snapshot()
         if isinstance(node, cst.For):
             self._target(node.target, None)
@@ -615,27 +785,27 @@ class ReferenceCollector:
             self._suite(node.orelse.body, (*key, 1))
         self._scope.merge(before)
 
-    def _hasattr_guard(self, test: cst.BaseExpression) -> str | None:
-        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and identifier(test.func) == STRING_GUARD):
-            return None
-        if len(test.args) != 2:
-            return None
-        owner = self._resolve_value(test.args[0].value)
-        attribute = _string_value(test.args[1].value)
-        if owner is None or attribute is None:
-            return None
-        return f"{owner}.{attribute}"
-
     def _try(self, node: cst.Try | cst.TryStar, key: tuple[int, ...]) -> None:
         before = self._scope.snapshot()
-        fallback_bindings = [_names_bound_in(h.body) for h in node.handlers if _catches_missing_api(h)]
+        # A code-level fallback (README, "Code-level fallbacks"): a handler that catches the error a
+        # vanished API raises and does not re-raise it.
+        fallback_bindings = [
+            _names_bound_in(h.body) for h in node.handlers if _catches_missing_api(h) and not always_raises(h.body)
+        ]
         if fallback_bindings and isinstance(node.body, cst.IndentedBlock):
-            # A code-level fallback (README, "The comment contract"): the handler rebinds what the guarded statement bound.
-            for index, statement in enumerate(_concrete(node.body.body)):
+            statements = _concrete(node.body.body)
+            bound_by = [_names_bound_anywhere(statement) for statement in statements]
+            # The flag idiom: `try: from torch._x import y; HAS_Y = True` / `except ImportError: HAS_Y = False`
+            # (the success flag may also be set in the `else:` clause).
+            in_else = _names_bound_in(node.orelse.body) if node.orelse is not None else set()
+            # `except ImportError: return False`: nothing the body bound is used after a failure.
+            returns = any(_catches_missing_api(h) and always_returns(h.body) for h in node.handlers)
+            for index, statement in enumerate(statements):
                 first = len(self.references)
                 self._statement_node(statement, (*key, 0, index), statement.leading_lines)
-                bound = _names_bound_by(statement)
-                if bound and any(bound <= names for names in fallback_bindings):
+                bound = bound_by[index]
+                later = set().union(in_else, *bound_by[index + 1 :])
+                if returns or any(_falls_back(statement, bound, names, later) for names in fallback_bindings):
                     for reference in self.references[first:]:
                         reference.guarded = True
         else:
@@ -694,7 +864,11 @@ class ReferenceCollector:
             self._target(target.value, None)
         else:
             # `torch._dynamo.config.x = True` and `a[torch._k] = v` are references too.
-            self._expr(target)
+            self._storing = isinstance(target, cst.Attribute)
+            try:
+                self._expr(target)
+            finally:
+                self._storing = False
 
     # ----------------------------------------------------------------- expressions
     def _annotation(self, node: cst.BaseExpression, *, local: bool) -> None:
@@ -742,8 +916,32 @@ class ReferenceCollector:
             self._expr(node.value)  # type: ignore[attr-defined]
             self._target(node.target, node.value)  # type: ignore[attr-defined]
             return
+        elif node_type is cst.IfExp or node_type is cst.BooleanOperation:
+            self._conditional(node)  # type: ignore[arg-type]
+            return
         for child in _children(node, _code_fields(node_type)):
             self._expr(child)
+
+    def _conditional(self, node: cst.IfExp | cst.BooleanOperation) -> None:
+        """`a if hasattr(torch, "_x") else b`, `hasattr(torch, "_x") and torch._x()`: the arm that runs
+        only on one outcome of the test is guarded by it."""
+        if isinstance(node, cst.IfExp):
+            self._test(node.test)
+            for arm, outcome in ((node.body, True), (node.orelse, False)):
+                saved = self._under(self._guard_reader.proven(node.test, outcome=outcome))
+                self._expr(arm)
+                self._guards, self._branch = saved
+            return
+        # The left operand is tested; the right one is too only where the whole operation is a test
+        # (`if a and b:`); in `x = a and b` its value escapes.
+        tested = self._in_test
+        self._test(node.left)
+        saved = self._under(self._guard_reader.proven(node.left, outcome=isinstance(node.operator, cst.And)))
+        if tested:
+            self._test(node.right)
+        else:
+            self._expr(node.right)
+        self._guards, self._branch = saved
 
     def _reference_chain(self, node: cst.Attribute | cst.Call) -> bool:
         """Record a resolvable chain; True when the whole chain was handled."""
@@ -754,7 +952,12 @@ class ReferenceCollector:
         if any_private(written):
             qualified = ".".join([base, *written])
             if root_of(qualified, self.roots) is not None:
-                self._record(qualified, leftmost(node))
+                probe = id(node) in self._probes
+                self._record(qualified, leftmost(node), probe=probe)
+                if probe:
+                    # `getattr(torch._C, "_x", None) is not None` probes `_x`, as `hasattr` does; the
+                    # object it probes is a use like `hasattr`'s (`torch._C`).
+                    self._expr(cast("cst.Call", node).args[0].value)
         # Only getattr defaults inside a chain can hold further code.
         current: cst.CSTNode = node
         while isinstance(current, (cst.Attribute, cst.Call)):
@@ -771,6 +974,28 @@ class ReferenceCollector:
         if isinstance(func, cst.Name) and identifier(func) == STRING_GUARD and len(node.args) == 2:
             # A guard, not a use: `hasattr(torch, "_x")` reports nothing, but its object may.
             self._expr(node.args[0].value)
+            return True
+        found = string_reference(node)
+        if found is None:
+            return False
+        # `setattr(torch.backends, "_x", v)`, `mock.patch("torch._x.y")` (`analysis/strings.py`): a
+        # reference at the string, then the call's arguments as usual.
+        if isinstance(found, NamedAttribute):
+            owner = self._resolve_value(found.owner)
+            qualified = f"{owner}.{found.attribute}" if owner is not None else None
+            store = found.creates
+        else:
+            qualified, store = found.path, False
+        if qualified is not None and root_of(qualified, self.roots) is not None and is_private_name(qualified, self.roots):
+            self._expr(func)
+            saved = self._storing
+            self._storing = store
+            self._record(qualified, found.string)
+            self._storing = saved
+            for arg in node.args:
+                # The owner is part of the name just recorded, as `getattr`'s is.
+                if not (isinstance(found, NamedAttribute) and arg.value is found.owner):
+                    self._expr(arg.value)
             return True
         return False
 
@@ -826,6 +1051,35 @@ def _catches_missing_api(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> 
         if name in FALLBACK_ERRORS:
             return True
     return False
+
+
+def _falls_back(statement: cst.BaseStatement, bound: set[str], handler_binds: set[str], later: set[str]) -> bool:
+    """Whether a handler that binds `handler_binds` is the fallback of one statement of a `try`
+    body: the statement binds no name (a call, an attribute store: nothing is left undefined when
+    it fails), the handler rebinds every name it binds, or the handler sets a flag that the body
+    sets after it (`HAS_X = True` / `except ImportError: HAS_X = False`)."""
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        return bound <= handler_binds
+    if not bound:
+        return True
+    return bound <= handler_binds or bool(handler_binds & later)
+
+
+def _names_bound_anywhere(statement: cst.BaseStatement) -> set[str]:
+    """Names a statement binds, in the blocks of a compound statement too (not in a definition's body)."""
+    if isinstance(statement, (cst.If, cst.For, cst.While, cst.With, cst.Try, cst.TryStar)):
+        names = set(_names_bound_in(statement.body))
+        for field_name in ("orelse", "finalbody"):
+            part = getattr(statement, field_name, None)
+            if isinstance(part, cst.If):
+                names |= _names_bound_anywhere(part)
+            elif part is not None:
+                names |= _names_bound_in(part.body)
+        if isinstance(statement, (cst.Try, cst.TryStar)):
+            for handler in statement.handlers:
+                names |= _names_bound_in(handler.body)
+        return names
+    return _names_bound_by(statement)
 
 
 def _names_bound_by(statement: cst.BaseStatement) -> set[str]:

@@ -6,7 +6,9 @@ the file (an import of it, or the bare name) and a private component written som
   * after a dot (`torch._x`, `from torch._x import`, `import torch._x`), dots and names possibly
     separated by whitespace, line continuations or comments inside brackets;
   * as an imported name (`from torch import _x`, also inside parentheses);
-  * as a `getattr` string literal (`getattr(torch, "_x")`).
+  * as a string literal naming an attribute (`getattr(torch, "_x")`, `setattr`, `delattr`,
+    `mock.patch.object(torch.cuda, "_x")`), or inside a whole dotted path (`mock.patch("torch._x")`,
+    which has a private component after a dot).
 Anything that looks like one of these passes, so the test can only err towards parsing. Python
 reads identifiers in NFKC form (`torch` in mathematical bold letters is `torch`), so a file with non-ASCII bytes is tested again
 in that form, and one that is not UTF-8 is always parsed.
@@ -27,7 +29,7 @@ import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
-from esper_lint.analysis.forms import MARKER_BYTES, PRIVATE_AFTER_DOT, STRING_USE_BYTES
+from esper_lint.analysis.forms import MARKER_BYTES, NAMED_STRING_BYTES, PRIVATE_AFTER_DOT
 
 _IMPORT = re.compile(rb"\bimport\b")
 _UNDERSCORE_WORD = re.compile(rb"(?<![\w.])_")
@@ -132,4 +134,4 @@ def _import_region(source: bytes, start: int) -> bytes:
 
 
 def _has_getattr_string(source: bytes) -> bool:
-    return STRING_USE_BYTES in source and _QUOTED_UNDERSCORE.search(source) is not None
+    return NAMED_STRING_BYTES.search(source) is not None and _QUOTED_UNDERSCORE.search(source) is not None

@@ -10,7 +10,11 @@ crashing on deep nesting) shows which: a statement is kept when it, or a stateme
 A name may hold a torch value when it is a root, is imported from one, or is assigned a chain
 (`a.b`, `getattr(a, "b")`, or a tuple of those) that hangs off such a name: flow- and
 scope-insensitive, to a fixed point, so a superset of what the resolver can ever bind to torch.
-The handlers of a kept `try` stay whole: the try/except fallback compares what they bind.
+Every part of a kept `try` stays whole: the try/except fallback compares what its handlers and its
+body bind. A statement whose lines say `hasattr` stays, and so do the bodies of an `if` or `while`
+whose test says it (a guard's early `return` matters); a file that probes with
+`getattr(obj, "_x", default)` or mentions torch's version (`forms.VERSION_BYTES`) is not cut at all:
+the tests that settle those are anywhere.
 
 Every other statement becomes `pass` at its own indentation, its remaining lines emptied and
 joined to it by backslashes (one logical line: libcst builds one node, not one per line). Each
@@ -30,7 +34,20 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from esper_lint.analysis.forms import MARKER_BYTES, PRIVATE_AFTER_DOT_SOURCE, STRING_CALLS, STRING_USE, STRING_USE_BYTES
+from esper_lint.analysis.forms import (
+    GUARD_BYTES,
+    MARKER_BYTES,
+    NAMED_ATTRIBUTE_CALLS,
+    NAMED_STRING_BYTES,
+    PATCH_OBJECT,
+    PATCH_PATH_METHODS,
+    PATH_CALLS,
+    PRIVATE_AFTER_DOT_SOURCE,
+    STRING_CALLS,
+    STRING_USE,
+    VERSION_BYTES,
+    looks_like_version_flag,
+)
 from esper_lint.names import is_private_component
 
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.M)
@@ -76,9 +93,14 @@ def reduce_source(raw: bytes, tree: ast.Module, roots: Sequence[str]) -> Reducti
     lines = text.splitlines(keepends=True)
     marker_lines = _marker_lines(text, lines)
     starts = [0, *itertools.accumulate(map(len, lines))]
-    statements, candidates, reportable = _read(tree, roots, marker_lines, _hot_line_counts(text, starts))
+    guard_lines = _guard_lines(text, lines)
+    statements, candidates, reportable, probes = _read(
+        tree, roots, marker_lines, _hot_line_counts(text, starts), guard_lines
+    )
     if not reportable:
         return Reduction(reportable=False, source=raw)
+    if probes or VERSION_BYTES.search(text):
+        return Reduction(reportable=True, source=raw)
     has_cr = b"\r" in text
     if not _offsets_match_bytes(text) or (has_cr and _LONE_CR.search(text)):
         # An emptied line after a lone CR would join it into one CRLF line break.
@@ -94,14 +116,26 @@ def may_reference(tree: ast.Module, roots: Sequence[str]) -> bool:
 
 
 def _read(
-    tree: ast.Module, roots: Sequence[str], marker_lines: list[int], hot_counts: list[int] | None = None
-) -> tuple[list[_Facts], set[str], bool]:
-    reader = _Reader({root.split(".")[0] for root in roots}, hot_counts)
+    tree: ast.Module,
+    roots: Sequence[str],
+    marker_lines: list[int],
+    hot_counts: list[int] | None = None,
+    guard_lines: list[int] | None = None,
+) -> tuple[list[_Facts], set[str], bool, bool]:
+    """(statements, candidates, whether a private reference may be written, whether a `getattr`
+    probe with a default may be)."""
+    reader = _Reader({root.split(".")[0] for root in roots}, hot_counts, guard_lines or [])
     statements = reader.body(tree.body)
     # The resolver never takes `self` for torch, so neither its bindings nor its chains matter.
     candidates = reader.candidates() - {"self"}
     reaches = _decide(statements, candidates, marker_lines)
-    return statements, candidates, reaches or reader.private_import or bool(marker_lines)
+    return statements, candidates, reaches or reader.private_import or bool(marker_lines), reader.probes
+
+
+def _guard_lines(text: bytes, lines: list[bytes]) -> list[int]:
+    if not GUARD_BYTES.search(text):
+        return []
+    return [number for number, line in enumerate(lines, start=1) if GUARD_BYTES.search(line)]
 
 
 # Text that may put a private chain, a `getattr` string or a binding inside an expression: a line
@@ -109,7 +143,10 @@ def _read(
 # non-ASCII byte counts: Python reads identifiers in NFKC form (`getattr` in mathematical bold
 # letters is `getattr`).
 _HOT = re.compile(
-    PRIVATE_AFTER_DOT_SOURCE + rb"|" + STRING_USE_BYTES + rb"|\blambda\b|\bfor\b|:=|\bcase\b|[\x80-\xff]+"
+    PRIVATE_AFTER_DOT_SOURCE
+    + rb"|"
+    + NAMED_STRING_BYTES.pattern
+    + rb"|\blambda\b|\bfor\b|:=|\bcase\b|[\x80-\xff]+"
 )
 
 
@@ -127,12 +164,14 @@ def _hot_line_counts(text: bytes, starts: list[int]) -> list[int]:
 
 
 class _Reader:
-    def __init__(self, heads: set[str], hot_counts: list[int] | None = None) -> None:
+    def __init__(self, heads: set[str], hot_counts: list[int] | None = None, guard_lines: list[int] | None = None) -> None:
         self.heads = heads
         self.hot_counts = hot_counts  # see `_hot_line_counts`; None: the quiet path is never taken
+        self.guard_lines = guard_lines or []  # the lines that say `hasattr`
         self.seeds = set(heads)
         self.flows: list[tuple[set[str], list[str]]] = []  # (bases of an assigned chain, names it binds)
         self.private_import = False
+        self.probes = False  # a `getattr(obj, "_x", default)` probe was seen
 
     def body(self, statements: Iterable[ast.stmt]) -> list[_Facts]:
         return [self.statement(node) for node in statements]
@@ -147,6 +186,13 @@ class _Reader:
             facts.always = True
             return facts
         quiet = self._quiet(node)
+        # A guard (`hasattr`) stays, and the bodies of an `if`/`while` testing one stay whole: an
+        # early `return` under `if not hasattr(...)` guards the rest of its block.
+        guard = self._says_guard(node)
+        facts.always = guard
+        # Every part of a `try` stays whole: which statements of its body the handlers fall back for
+        # depends on what each binds (the flag idiom: `HAS_X = True` after the import).
+        whole = guard or kind in _TRY_KINDS
         if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.ClassDef:
             facts.bound.add(node.name)  # type: ignore[attr-defined]
             if quiet and kind is not ast.ClassDef:
@@ -160,7 +206,7 @@ class _Reader:
             self.flows.append((_chain_bases(node.value), _names_in([node.target])))  # type: ignore[attr-defined]
         for name, value in ast.iter_fields(node):
             if name in _STATEMENT_LISTS and isinstance(value, list):
-                facts.bodies.append((self.body(value), True))
+                facts.bodies.append((self.body(value), not (whole and name != "finalbody")))
             elif name == "handlers":
                 for handler in value:
                     if handler.name:
@@ -186,6 +232,25 @@ class _Reader:
             elif isinstance(value, ast.AST):
                 self._scan(value, facts)
         return facts
+
+    def _says_guard(self, node: ast.stmt) -> bool:
+        """Whether a simple statement, or the test of an `if`/`while`, has a line that says `hasattr`,
+        or the test names a version flag (`typing.WITH_PT23`: `version_branches.Opaque`)."""
+        lines = self.guard_lines
+        kind = type(node)
+        if not lines and kind is not ast.If and kind is not ast.While:
+            return False
+        if kind is ast.If or kind is ast.While:
+            test = node.test  # type: ignore[attr-defined]
+            if _tests_a_version_flag(test):
+                return True
+            first, last = test.lineno, test.end_lineno or test.lineno
+        elif kind in _COMPOUND_KINDS:
+            return False
+        else:
+            first, last = node.lineno, node.end_lineno or node.lineno
+        position = bisect.bisect_left(lines, first)
+        return position < len(lines) and lines[position] <= last
 
     def _quiet(self, node: ast.stmt) -> bool:
         """Whether no line of the statement's own code (its header, for a compound) is hot."""
@@ -246,11 +311,23 @@ class _Reader:
                         facts.bases.add(base)
                 stack.append(node.value)  # type: ignore[attr-defined]
                 continue
-            if kind is ast.Constant or kind in _LEAVES:
+            if kind is ast.Constant:
+                head = _private_path_head(node.value)  # type: ignore[attr-defined]
+                if head is not None:  # `mock.patch("torch._x.y")`: a whole dotted path from a root
+                    facts.bases.add(head)
+                continue
+            if kind in _LEAVES:
                 continue
             if kind is ast.Call:
                 if _private_getattr(node):  # type: ignore[arg-type]
                     base = _base_name(node)
+                    if base is not None:
+                        facts.bases.add(base)
+                    if len(node.args) >= 3:  # type: ignore[attr-defined]
+                        self.probes = True
+                elif _private_string_use(node):  # type: ignore[arg-type]
+                    # `setattr(torch.backends, "_x", v)`, `mock.patch.object(torch._C, "_x")`
+                    base = _base_name(node.args[0])  # type: ignore[attr-defined]
                     if base is not None:
                         facts.bases.add(base)
             elif kind is ast.arg:
@@ -458,6 +535,16 @@ class _Cutter:
 
 
 _TARGET_FIELDS = frozenset({"targets", "target"})
+# Calls whose arguments are read together with a string: `getattr`/`hasattr`, `setattr`/`delattr`,
+# `mock.patch(...)`, `mock.patch.object(...)`, `importlib.import_module(...)`, `monkeypatch.setattr(...)`.
+_WHOLE_ARGUMENT_NAMES = STRING_CALLS | NAMED_ATTRIBUTE_CALLS | PATH_CALLS
+_WHOLE_ARGUMENT_METHODS = NAMED_ATTRIBUTE_CALLS | PATH_CALLS | PATCH_PATH_METHODS | {PATCH_OBJECT}
+_TRY_KINDS = frozenset({ast.Try} | ({ast.TryStar} if hasattr(ast, "TryStar") else set()))
+_COMPOUND_KINDS = frozenset(
+    {ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef}
+    | _TRY_KINDS
+    | ({ast.Match} if hasattr(ast, "Match") else set())
+)
 # Statements whose only bindings, outside hot text, are their targets and parameters.
 _QUIET_KINDS = frozenset(
     {ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Raise, ast.Assert, ast.Delete}
@@ -498,6 +585,9 @@ class _Thinner:
         if kind is ast.Name or kind in _LEAVES:
             return False
         if kind is ast.Constant:
+            head = _private_path_head(node.value)  # type: ignore[attr-defined]
+            if head is not None and head in self.candidates:
+                return True  # `mock.patch("torch._x.y")`: the string is the reference
             if replaceable:
                 self._maybe_span(node, replaceable)  # type: ignore[arg-type]
             return False
@@ -509,9 +599,14 @@ class _Thinner:
         elif kind is ast.Call:
             if _private_getattr(node) and _base_name(node) in self.candidates:  # type: ignore[arg-type]
                 reaches = True
+            elif _private_string_use(node) and _base_name(node.args[0]) in self.candidates:  # type: ignore[arg-type, attr-defined, operator]
+                reaches = True
+                inner = 0  # the owner and the string are read together
             func = node.func  # type: ignore[attr-defined]
-            if type(func) is ast.Name and func.id in STRING_CALLS:
-                inner = 0
+            if (type(func) is ast.Name and func.id in _WHOLE_ARGUMENT_NAMES) or (
+                type(func) is ast.Attribute and func.attr in _WHOLE_ARGUMENT_METHODS
+            ):
+                inner = 0  # a string argument may be the reference (`analysis/strings.py`)
         elif kind is ast.NamedExpr:
             reaches = True
         elif kind is ast.Tuple or kind is ast.List:
@@ -665,6 +760,34 @@ def _names_in(targets: Sequence[ast.expr]) -> list[str]:
 
 def _is_getattr(node: ast.Call) -> bool:
     return isinstance(node.func, ast.Name) and node.func.id == STRING_USE and bool(node.args)
+
+
+def _tests_a_version_flag(test: ast.expr) -> bool:
+    for node in ast.walk(test):
+        if (type(node) is ast.Name and looks_like_version_flag(node.id)) or (
+            type(node) is ast.Attribute and looks_like_version_flag(node.attr)
+        ):
+            return True
+    return False
+
+
+def _private_string_use(node: ast.Call) -> bool:
+    """Any call with a private name as its second argument's string: `setattr`, `delattr`,
+    `monkeypatch.setattr`, `mock.patch.object` (a superset of the resolver's forms)."""
+    if len(node.args) < 2:
+        return False
+    literal = node.args[1]
+    return isinstance(literal, ast.Constant) and isinstance(literal.value, str) and is_private_component(literal.value)
+
+
+def _private_path_head(value: object) -> str | None:
+    """The first name of a string that is a dotted path with a private component (`"torch._x.y"`)."""
+    if not isinstance(value, str) or "._" not in value:
+        return None
+    parts = value.split(".")
+    if not all(part.isidentifier() for part in parts) or not any(is_private_component(part) for part in parts[1:]):
+        return None
+    return parts[0]
 
 
 def _private_getattr(node: ast.Call) -> bool:

@@ -154,8 +154,12 @@ def plan_replacements(judged: Judged, index: TorchIndex, roots: Sequence[str]) -
     return plan
 
 
-def _replacement(knowledge: TorchKnowledge, name: str) -> str | None:
-    found = knowledge.replacement(name)
+def _replacement(knowledge: TorchKnowledge, reference: Reference) -> str | None:
+    """The replacement ESP301 named for this use: judged, as the judge does, on the releases its
+    version branch runs on (`TorchKnowledge.branch_releases`)."""
+    found = knowledge.replacement(
+        reference.name, releases=knowledge.branch_releases(reference.branch), branch=reference.branch
+    )
     return found[0] if found is not None else None
 
 
@@ -169,7 +173,7 @@ def _plan_chain(
     reference: Reference,
 ) -> None:
     written = dotted_name(attribute)
-    replacement = _replacement(knowledge, reference.name)
+    replacement = _replacement(knowledge, reference)
     if written is None or replacement is None:
         return
     parent = replacement.rpartition(".")[0]
@@ -217,7 +221,7 @@ def _plan_from_import(
 ) -> None:
     moved: dict[int, tuple[str, cst.ImportAlias, Verdict, Reference, str]] = {}
     for alias, verdict, reference in hits:
-        replacement = _replacement(knowledge, reference.name)
+        replacement = _replacement(knowledge, reference)
         if replacement is None or "." not in replacement:
             continue
         new_module, _, new_name = replacement.rpartition(".")
