@@ -20,7 +20,7 @@ string annotations) are left for a person.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -31,7 +31,7 @@ from esper_lint.analysis.resolver import Reference, ReferenceCollector, dotted_n
 from esper_lint.fast.positions import node_starts
 from esper_lint.fix.analysis import Judged, judge_module
 from esper_lint.fix.edits import AppliedFix, FixState
-from esper_lint.fix.safety import check_parses, check_replacement_ast
+from esper_lint.fix.safety import applicable_releases, check_parses, check_replacement_ast, rewrite_applicability
 from esper_lint.fix.tree import TargetedTransformer, paths_to, walk
 from esper_lint.names import covers, is_private_name
 from esper_lint.torch_index import TorchIndex, load_index
@@ -121,10 +121,39 @@ def _needs_import(module: str, base: str | None) -> bool:
     return base is None or not covers(module, base)
 
 
-def plan_replacements(judged: Judged, index: TorchIndex, roots: Sequence[str]) -> ReplacementPlan:
+# Decides, for one ESP301 finding, whether its swap is applied now (see `admit_by_applicability`).
+Admit = Callable[[Verdict, Reference], bool]
+
+
+def admit_by_applicability(state: FixState, index: TorchIndex) -> Admit:
+    """The swaps applied now: those whose applicability (safety.rewrite_applicability, capped by
+    ESP301's rule document) allows it; the others are withheld with the reason."""
+
+    def admit(verdict: Verdict, reference: Reference) -> bool:
+        replacement = index.replacement(reference.name)
+        if replacement is None:
+            return False
+        releases = applicable_releases(state.config.torch_versions, index, reference)
+        own, reason = rewrite_applicability(replacement, releases, index)
+        kind, apply = state.decide("ESP301", own)
+        if not apply:
+            description = f"replace `{reference.name}` with `{replacement.replacement}`"
+            state.withhold(verdict.anchor, "ESP301", reference.name, description, kind, reason)
+        return apply
+
+    return admit
+
+
+def plan_replacements(
+    judged: Judged, index: TorchIndex, roots: Sequence[str], admit: Admit | None = None
+) -> ReplacementPlan:
     plan = ReplacementPlan()
     knowledge = judged.knowledge
-    targets = judged.references_for("ESP301")
+    targets = [
+        (verdict, reference)
+        for verdict, reference in judged.references_for("ESP301")
+        if admit is None or admit(verdict, reference)
+    ]
     for reference in judged.collection.references:
         node = reference.statement.node
         if isinstance(node, cst.SimpleStatementLine) and any(isinstance(s, cst.Import) for s in node.body):
@@ -473,7 +502,9 @@ def replace_with_public(state: FixState) -> None:
     only they used are dropped, and the result is checked to differ only there."""
     module, current, roots = state.module, state.source, state.config.roots
     judged = judge_module(module, current, state.path, state.config)
-    plan = plan_replacements(judged, load_index(), roots)
+    index = load_index()
+    plan = plan_replacements(judged, index, roots, admit_by_applicability(state, index))
+    state.resolve_withheld(module)
     if plan.empty:
         return
     starts = node_starts(module, [*(item.verdict.anchor for item in plan.done), *plan.private_imports.values()])

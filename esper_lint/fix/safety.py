@@ -1,14 +1,20 @@
-"""What every fix must preserve: the result parses, its encoding is the original's, and its AST
-changes only where a fix meant it to."""
+"""What every fix must preserve (the result parses, its encoding is the original's, and its AST
+changes only where a fix meant it to), and how applicable each fix is (`rewrite_applicability`)."""
 
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import libcst as cst
 
 from esper_lint import parsing
+from esper_lint.names import is_private
+from esper_lint.torch_index import Replacement, TorchIndex, format_releases
+from esper_lint.torch_index.versions import SpecifierError, minor_release, parse_version, releases_in_range
 
 
 class UnsafeFix(Exception):
@@ -77,3 +83,128 @@ def check_replacement_ast(old: bytes, new: bytes, chains: Iterable[str], roots: 
     after = ast.dump(mask.visit(python_ast(new)))
     if before != after:
         raise UnsafeFix("the replacement changed more code than the replaced names and their imports")
+
+
+# ------------------------------------------------------------------ applicability
+# As in ruff: a *safe* fix is applied by `--fix`, an *unsafe* one only with `--unsafe-fixes`, a
+# *display-only* one is shown (`--show-fixes`) and never applied. Each fix's applicability is
+# derived here, from the knowledge (the replacement registry and the torch index), in one place;
+# a rule document's `fix` key is the most a fix of that rule can be (registry.py caps with it).
+Applicability = Literal["safe", "unsafe", "display-only"]
+APPLICABILITIES: tuple[Applicability, ...] = ("safe", "unsafe", "display-only")  # most to least applicable
+
+
+def weakest(*kinds: Applicability) -> Applicability:
+    """The least applicable of `kinds` (a rule's cap and a fix's own applicability)."""
+    return max(kinds, key=APPLICABILITIES.index)
+
+
+def applies(kind: Applicability, *, unsafe: bool) -> bool:
+    """Whether a fix of this applicability is applied: safe ones always, unsafe ones with `--unsafe-fixes`."""
+    return kind == "safe" or (kind == "unsafe" and unsafe)
+
+
+@dataclass(frozen=True)
+class ApplicableReleases:
+    """The torch releases a fix must work on at one reference, and where that range comes from."""
+
+    releases: tuple[str, ...]  # indexed minor releases, oldest first; empty when nothing is known
+    declared: bool  # from `torch-versions` or the project's torch requirement, not assumed
+    description: str  # said in --show-fixes: "torch-versions >=2.1", "installed torch 2.13 and newer (no declared range)"
+
+
+def installed_torch_release() -> str | None:
+    """The installed torch's minor release ("2.13"), read from its distribution metadata: torch is
+    never imported for this. None when torch is not installed or its version does not parse."""
+    try:
+        version = importlib.metadata.version("torch")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
+    try:
+        return minor_release(version.split("+")[0])
+    except SpecifierError:
+        return None
+
+
+def applicable_releases(
+    torch_versions: str | None, index: TorchIndex, reference: object = None
+) -> ApplicableReleases:
+    """The releases that apply at `reference`: the declared range, or with none declared the
+    installed torch and every newer indexed release (said so). `reference` is accepted for the
+    narrowed range inside version branches, which is not wired in yet: today every reference of a
+    file gets the file's range."""
+    del reference  # the narrowed range inside `if torch.__version__ ...` branches comes here
+    if torch_versions:
+        try:
+            releases = releases_in_range(torch_versions, index.releases)
+        except SpecifierError:
+            releases = ()
+        return ApplicableReleases(releases, True, f"torch-versions {torch_versions}")
+    installed = installed_torch_release()
+    if installed is None:
+        return ApplicableReleases((), False, "no declared torch range and no installed torch")
+    try:
+        floor = parse_version(installed)
+        newer = tuple(release for release in index.releases if parse_version(release) >= floor)
+    except SpecifierError:
+        newer = ()
+    return ApplicableReleases(newer, False, f"installed torch {installed} and newer (no declared range)")
+
+
+def replacement_kind(replacement: Replacement, index: TorchIndex) -> str:
+    """"drop-in" (the same object, or proven equivalent) or "suggestion" (different semantics).
+
+    The index's own label where it has one; without it, conservatively: a derived replacement (a
+    public module re-exports the very object) is drop-in, a curated one is a suggestion, and so is
+    a name mapped through its module's replacement (`torch.a._b.X` -> `torch.a.b.X` where the index
+    holds no entry for the name itself: nothing proves the mapped name is the same object)."""
+    labelled = getattr(replacement, "applicability", None)
+    if labelled in ("drop-in", "suggestion"):
+        kind = str(labelled)
+    else:
+        kind = "drop-in" if replacement.derived else "suggestion"
+    if kind == "drop-in" and replacement.private not in _direct_replacements(index):
+        return "suggestion"
+    return kind
+
+
+def _direct_replacements(index: TorchIndex) -> frozenset[str]:
+    cached = _DIRECT.get(id(index))
+    if cached is None or cached[0] is not index:
+        cached = (index, frozenset(item.private for item in index.replacements()))
+        _DIRECT[id(index)] = cached
+    return cached[1]
+
+
+_DIRECT: dict[int, tuple[TorchIndex, frozenset[str]]] = {}
+
+
+def rewrite_applicability(
+    replacement: Replacement, releases: ApplicableReleases, index: TorchIndex
+) -> tuple[Applicability, str]:
+    """How applicable swapping a private name for `replacement` is, and why (for --show-fixes).
+
+    Safe only when the replacement is drop-in and public in every release that applies at the
+    reference. A suggestion is display-only. A drop-in replacement missing from some release of
+    the range is display-only too (the rewritten code would fail there); with no range known at
+    all (nothing declared, no torch installed) it is unsafe: it may well be right, but nothing here
+    proves it."""
+    if is_private(replacement.replacement):
+        return "display-only", f"`{replacement.replacement}` is not a public name"
+    if replacement_kind(replacement, index) != "drop-in":
+        labelled = getattr(replacement, "applicability", None) is not None
+        why = "behaves differently" if labelled else "is not known to be the same object or an equivalent"
+        return "display-only", f"`{replacement.replacement}` {why}: a suggestion for a person to weigh"
+    if not releases.releases:
+        return "unsafe", f"{releases.description}: cannot tell whether `{replacement.replacement}` exists where this code runs"
+    have = set(replacement.releases)
+    lookup = index.lookup(replacement.replacement)
+    if lookup is not None and lookup.exact:
+        have &= set(lookup.releases)
+    missing = [release for release in releases.releases if release not in have]
+    if missing:
+        return "display-only", (
+            f"`{replacement.replacement}` is missing from torch {format_releases(missing, index.releases)}"
+            f" ({releases.description})"
+        )
+    return "safe", f"drop-in and public in every release of {releases.description}"
