@@ -19,7 +19,9 @@ from esper_lint.fix import FileChangedError, fix_paths, fix_source, unified_diff
 from esper_lint.fix import document as fix_document
 from esper_lint.fix import files as fix_files
 from esper_lint.fix import replace as fix_replace
+from esper_lint.fix.analysis import judge_module
 from esper_lint.fix.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
+from esper_lint.names import covers
 from fixture_cases import FIX_FIXTURES, FIXTURES, config_lines, config_of, fix_fixture_pairs, fixture_paths, load_case
 
 FIXABLE = ("ESP101", "ESP103", "ESP301")
@@ -61,8 +63,17 @@ def test_a_function_named_like_the_root_is_not_rewritten() -> None:
 
 # ------------------------------------------------------------------------------ ESP101
 # Where blocks go and what they say: fixtures/fix/document_*.py, crlf.py, utf8_bom.py, latin1_*.py.
+def test_templates_are_inserted_only_on_request() -> None:
+    source = "import torch\n\nx = torch._no_such_api_in_any_release\n"
+    outcome = fix_source(source.encode(), "example.py", Config())
+    assert outcome.new_source == source.encode() and outcome.applied == []
+    assert [(fix.code, fix.template) for fix in outcome.withheld] == [("ESP101", True)]
+    templated = fix_source(source.encode(), "example.py", Config(), add_templates=True)
+    assert templated.fixes == [] and [fix.line for fix in templated.templates] == [3]
+
+
 def test_unknown_version_is_a_placeholder_that_keeps_esp102() -> None:
-    out = fixed("import torch\n\nx = torch._no_such_api_in_any_release\n")
+    out = fixed("import torch\n\nx = torch._no_such_api_in_any_release\n", add_templates=True)
     assert f"stable since PyTorch {VERSION_PLACEHOLDER}." in out and FALLBACK_PLACEHOLDER in out
     left = analyse_source(out, "example.py", Config()).findings
     assert [f.code for f in left] == ["ESP102"]
@@ -71,7 +82,7 @@ def test_unknown_version_is_a_placeholder_that_keeps_esp102() -> None:
 
 def test_latin1_file_keeps_its_encoding() -> None:
     source = "# -*- coding: latin-1 -*-\nimport torch\n\nname = 'café'\nx = torch._foreach_norm\n".encode("latin-1")
-    out = fix_source(source, "latin1.py", Config()).new_source
+    out = fix_source(source, "latin1.py", Config(), add_templates=True).new_source
     text = out.decode("latin-1")
     assert text.startswith("# -*- coding: latin-1 -*-\nimport torch\n") and "name = 'café'" in text
     assert "# NOTE: Private API (torch._foreach_norm)" in text
@@ -110,29 +121,30 @@ def test_stale_fallback_lines_are_removed_with_the_marker() -> None:
 
 
 def test_blocks_made_stale_by_a_replacement_go_with_unsafe() -> None:
-    source = "import torch\n\n# Private API, since PyTorch 2.0; fallback: torch.compiler.disable\nf = torch._dynamo.disable\n"
+    # torch._C.BoolTensor is torch.BoolTensor (torch re-exports the object): a safe swap.
+    source = "import torch\n\n# Private API, since PyTorch 1.6; fallback: torch.BoolTensor\nf = torch._C.BoolTensor\n"
     safe = fixed(source)
-    assert "torch.compiler.disable\nf = torch.compiler.disable\n" in safe and codes(safe) == Counter({"ESP103": 1})
-    assert fixed(source, unsafe=True) == "import torch\n\nf = torch.compiler.disable\n"
+    assert "torch.BoolTensor\nf = torch.BoolTensor\n" in safe and codes(safe) == Counter({"ESP103": 1})
+    assert fixed(source, unsafe=True) == "import torch\n\nf = torch.BoolTensor\n"
 
 
 # ------------------------------------------------------------------------------ select / ignore
 def test_fixes_respect_select_and_ignore() -> None:
-    source = "import torch\n\nf = torch._dynamo.disable\ng = torch._foreach_norm\n"
-    only_301 = fixed(source, replace(Config(), select=("ESP301",)))
-    assert "torch.compiler.disable" in only_301 and "NOTE" not in only_301
-    no_301 = fixed(source, replace(Config(), ignore=("ESP301",)))
-    assert "torch._dynamo.disable" in no_301 and no_301.count("NOTE: Private API") == 2
-    by_callable = fixed(source, select_enabled=lambda code: code != "ESP101")
-    assert "torch.compiler.disable" in by_callable and "NOTE" not in by_callable
-    assert fixed(source, replace(Config(), ignore=("ESP",))) == source
+    source = "import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\n"
+    only_301 = fixed(source, replace(Config(), select=("ESP301",)), add_templates=True)
+    assert "torch.BoolTensor" in only_301 and "NOTE" not in only_301
+    no_301 = fixed(source, replace(Config(), ignore=("ESP301",)), add_templates=True)
+    assert "torch._C.BoolTensor" in no_301 and no_301.count("NOTE: Private API") == 2
+    by_callable = fixed(source, select_enabled=lambda code: code != "ESP101", add_templates=True)
+    assert "torch.BoolTensor" in by_callable and "NOTE" not in by_callable
+    assert fixed(source, replace(Config(), ignore=("ESP",)), add_templates=True) == source
     per_file = replace(Config(), per_file_ignores=(("example.py", ("ESP1",)),))
-    assert "NOTE" not in fixed(source, per_file)
+    assert "NOTE" not in fixed(source, per_file, add_templates=True)
 
 
 # ------------------------------------------------------------------------------ safety
 def test_nothing_changes_when_a_fix_would_change_other_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    source = b"import torch\n\nf = torch._dynamo.disable\n"
+    source = b"import torch\n\nf = torch._C.BoolTensor\n"
     monkeypatch.setattr(fix_replace, "apply_replacements", lambda module, plan: cst.parse_module(b"import torch\n\nf = 1\n"))
     outcome = fix_source(source, "x.py", Config())
     assert outcome.new_source == source and outcome.applied == []
@@ -145,7 +157,7 @@ def test_nothing_changes_when_a_fix_would_not_parse(monkeypatch: pytest.MonkeyPa
     object.__setattr__(comment, "value", "# NOTE: Private API\nx = (")  # what validation would refuse
 
     monkeypatch.setattr(fix_document, "new_lines", lambda plan: [cst.EmptyLine(comment=comment)])
-    outcome = fix_source(source, "x.py", Config())
+    outcome = fix_source(source, "x.py", Config(), add_templates=True)
     assert outcome.new_source == source and outcome.applied == []
     assert outcome.error and "does not parse" in outcome.error
 
@@ -187,7 +199,7 @@ def test_write_atomically_writes_through_a_symlink(tmp_path: Path) -> None:
 
 def test_fix_paths_diff_mode_writes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "m.py"
-    source = b"import torch\n\nf = torch._dynamo.disable\n"
+    source = b"import torch\n\nf = torch._C.BoolTensor\n"
     target.write_bytes(source)
     clean = tmp_path / "clean.py"
     clean.write_bytes(b"x = 1\n")
@@ -196,10 +208,10 @@ def test_fix_paths_diff_mode_writes_nothing(tmp_path: Path) -> None:
     assert run.fixed == 1 and run.changed_files == 1 and run.errors == []
     assert run.diff == (
         f"--- {target}\n+++ {target}\n@@ -1,3 +1,3 @@\n import torch\n \n"
-        "-f = torch._dynamo.disable\n+f = torch.compiler.disable\n"
+        "-f = torch._C.BoolTensor\n+f = torch.BoolTensor\n"
     ).encode()
     run = fix_paths([target, clean], Config(), mode="fix", unsafe=False)
-    assert target.read_bytes() == b"import torch\n\nf = torch.compiler.disable\n"
+    assert target.read_bytes() == b"import torch\n\nf = torch.BoolTensor\n"
     assert run.fixed == 1 and run.files[0].written and not run.files[1].changed
     again = fix_paths([target, clean], Config(), mode="diff", unsafe=False)
     assert again.fixed == 0 and again.diff == b""
@@ -212,7 +224,7 @@ def test_fix_paths_reports_unreadable_files(tmp_path: Path) -> None:
 
 def test_fix_paths_refuses_a_file_changed_during_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "m.py"
-    target.write_bytes(b"import torch\n\nf = torch._dynamo.disable\n")
+    target.write_bytes(b"import torch\n\nf = torch._C.BoolTensor\n")
     real_fix = fix_files.fix_source
 
     def fix_then_edit(source, path, config, **kwargs):
@@ -290,16 +302,42 @@ def _patched(original: bytes, hunks: list[tuple[int, list[bytes]]]) -> bytes:
 
 
 def _fixture_config(path: Path) -> Config:
-    return config_of(path.read_bytes(), str(path))
+    # The project root is the fixtures' folder (no line length configured: 88), as in the CLI runs.
+    return replace(config_of(path.read_bytes(), str(path)), project_root=FIX_FIXTURES)
 
 
-def _after_fix_leaves_only_what_a_person_must_do(before: bytes, after: bytes, path: Path) -> None:
-    """What `check` reports on the fixed file: no ESP101 or ESP301, ESP102 only for the fixer's
-    placeholders (or blocks a person wrote wrongly before), anything else only if it was there before."""
+# `# esper-lint-fix: --unsafe-fixes --add-templates` in a fix fixture: the options it is fixed with.
+_FIX_OPTIONS = re.compile(rb"^# esper-lint-fix: (.*)$", re.M)
+_OPTION_ARGUMENTS = {"--unsafe-fixes": "unsafe", "--add-templates": "add_templates"}
+
+
+def _fix_options(raw: bytes) -> list[str]:
+    options = [word.decode() for line in _FIX_OPTIONS.findall(raw) for word in line.split()]
+    unknown = set(options) - set(_OPTION_ARGUMENTS)
+    assert not unknown, f"unknown fix options {unknown}"
+    return options
+
+
+def _fix_kwargs(raw: bytes) -> dict[str, bool]:
+    return {_OPTION_ARGUMENTS[option]: True for option in _fix_options(raw)}
+
+
+_LEAVES = re.compile(rb"^# esper-lint-fix-leaves: (ESP\d{3})\[(\S+)\]", re.M)
+
+
+def _after_fix_leaves_only_what_a_person_must_do(before: bytes, after: bytes, path: Path, withheld=()) -> None:
+    """What `check` reports on the fixed file: ESP101 or ESP301 only where the fix was withheld
+    (display-only, unsafe, a template not asked for) or the fixture says it is left
+    (`# esper-lint-fix-leaves: ESP101[name]`, e.g. in the except branch of a fallback idiom); ESP102
+    only for the fixer's placeholders (or blocks a person wrote wrongly before), anything else only
+    if it was there before."""
     config = _fixture_config(path)
     was = Counter((f.code, f.name) for f in analyse_source(before, str(path), config).findings)
+    left = {(fix.code, fix.name) for fix in withheld} | {(c.decode(), n.decode()) for c, n in _LEAVES.findall(before)}
     for finding in analyse_source(after, str(path), config).findings:
-        assert finding.code not in ("ESP101", "ESP301"), finding
+        if finding.code in ("ESP101", "ESP301"):
+            assert (finding.code, finding.name) in left, finding
+            continue
         if finding.code == "ESP102" and is_placeholder(finding.message):
             continue
         assert (finding.code, finding.name) in was, finding
@@ -317,14 +355,15 @@ def test_the_fix_fixtures_are_pairs() -> None:
 def test_fix_source_gives_the_expected_file_and_is_idempotent(source: Path, expected: Path) -> None:
     raw, want = source.read_bytes(), expected.read_bytes()
     config = _fixture_config(source)
-    outcome = fix_source(raw, str(source), config)
+    options = _fix_kwargs(raw)
+    outcome = fix_source(raw, str(source), config, **options)
     assert outcome.error is None, outcome.error
     assert outcome.new_source == want, unified_diff(expected.name, want, outcome.new_source)
     assert bool(outcome.applied) == (raw != want)
     ast.parse(want)
-    again = fix_source(want, str(expected), config)
+    again = fix_source(want, str(expected), config, **options)
     assert again.new_source == want and again.applied == [] and again.error is None
-    _after_fix_leaves_only_what_a_person_must_do(raw, want, source)
+    _after_fix_leaves_only_what_a_person_must_do(raw, want, source, outcome.withheld)
 
 
 @pytest.fixture(scope="module")
@@ -334,17 +373,18 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[t
     import subprocess
     import sys
 
-    groups: dict[str, list[Path]] = {}
+    groups: dict[tuple[str, tuple[str, ...]], list[Path]] = {}
     for source, _ in FIX_PAIRS:
-        groups.setdefault(config_lines(source.read_bytes()), []).append(source)
+        raw = source.read_bytes()
+        groups.setdefault((config_lines(raw), tuple(_fix_options(raw))), []).append(source)
     results = {}
-    for number, (table, sources) in enumerate(groups.items()):
+    for number, ((table, options), sources) in enumerate(groups.items()):
         folder = tmp_path_factory.mktemp(f"fix{number}")
         (folder / "pyproject.toml").write_text(f'[project]\nname = "fixtures"\n\n[tool.esper-lint]\n{table}\n')
         names = [source.name for source in sources]
         for source in sources:
             (folder / source.name).write_bytes(source.read_bytes())
-        command = [sys.executable, "-m", "esper_lint", "check", "--no-cache"]
+        command = [sys.executable, "-m", "esper_lint", "check", "--no-cache", *options]
         diff = subprocess.run([*command, "--diff", *names], cwd=folder, capture_output=True, timeout=300)
         assert diff.returncode in (0, 1) and not diff.stderr, diff.stderr.decode(errors="replace")
         after_diff = {name: (folder / name).read_bytes() for name in names}
@@ -379,20 +419,34 @@ def test_every_fixture_round_trips(path: Path) -> None:
     case = load_case(path)
     source = case.source.encode()
     before = analyse_source(source, str(path), case.config).findings
-    outcome = fix_source(source, str(path), case.config, unsafe=True)
+    outcome = fix_source(source, str(path), case.config, unsafe=True, add_templates=True)
     assert outcome.error is None
     new = outcome.new_source
     cst.parse_module(new)
     ast.parse(new)
     after = analyse_source(new, str(path), case.config).findings
-    assert [f for f in after if f.code in FIXABLE] == []
+    # Left: swaps not applied (display-only), uses in the except branch of a fallback idiom, and
+    # later uses in the scope of a template (one per scope: they are covered once it is filled in).
+    withheld = {(fix.code, fix.name) for fix in outcome.withheld}
+    templated = {f.name for f in after if f.code == "ESP102" and is_placeholder(f.message) and f.name}
+    assert all(fix.applicability == "display-only" and not fix.template for fix in outcome.withheld)
+    judged = judge_module(cst.parse_module(new), new, str(path), case.config)
+    branches = fix_document.except_branches_of_fallback_idioms(judged)
+    in_branches = {r.name for r in judged.collection.references if id(r.statement.node) in branches}
+    for finding in after:
+        if finding.code == "ESP301":
+            assert (finding.code, finding.name) in withheld, finding
+        elif finding.code == "ESP101":
+            assert finding.name in in_branches or any(covers(name, finding.name) for name in templated), finding
+        else:
+            assert finding.code not in FIXABLE, finding
     # ESP102s left: the fixer's placeholders, or blocks a person wrote wrongly before
     written_before = Counter(f.name for f in before if f.code == "ESP102")
     other_102 = Counter(f.name for f in after if f.code == "ESP102" and not is_placeholder(f.message))
     assert other_102 <= written_before
     placeholders = sum(1 for f in after if f.code == "ESP102" and is_placeholder(f.message))
     assert placeholders >= sum(1 for f in outcome.applied if "placeholders" in f.description)
-    again = fix_source(new, str(path), case.config, unsafe=True)
+    again = fix_source(new, str(path), case.config, unsafe=True, add_templates=True)
     assert again.new_source == new and again.applied == [] and again.error is None
     if not any(f.code == "ESP301" for f in outcome.applied):
         assert ast.dump(ast.parse(source)) == ast.dump(ast.parse(new))
@@ -400,7 +454,7 @@ def test_every_fixture_round_trips(path: Path) -> None:
 
 def test_the_fixable_fixture_becomes_what_it_should() -> None:
     case = load_case(FIXTURES / "fixable.py")
-    out = fix_source(case.source.encode(), "fixable.py", case.config, unsafe=True)
+    out = fix_source(case.source.encode(), "fixable.py", case.config, unsafe=True, add_templates=True)
     text = out.new_source.decode()
     assert "from torch.compiler import disable as off\n" in text
     assert "from torch._dynamo import config\nfrom torch.compiler import reset\n" in text
@@ -409,7 +463,8 @@ def test_the_fixable_fixture_becomes_what_it_should() -> None:
     assert "# the norms of every gradient at once\n        # NOTE: Private API (torch._foreach_norm)" in text
     assert "# NOTE: Private API (torch._foreach_norm, torch._foreach_mul), stable since PyTorch 1.11." in text
     assert "fallback: [x.norm() for x in xs]" not in text
-    assert Counter(f.code for f in out.applied) == Counter({"ESP301": 4, "ESP101": 4, "ESP103": 1})
+    assert Counter(f.code for f in out.applied) == Counter({"ESP301": 4, "ESP101": 3, "ESP103": 1})
+    assert len(out.templates) == 3 and all(f.code == "ESP101" for f in out.templates)  # one per block
 
 
 def test_a_sample_of_torchs_own_sources_round_trips() -> None:

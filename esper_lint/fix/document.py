@@ -27,7 +27,7 @@ from esper_lint.analysis.judge import private_names_in
 from esper_lint.analysis.resolver import Statement
 from esper_lint.fix.analysis import Judged
 from esper_lint.fix.edits import CommentEdits, FixState
-from esper_lint.fix.safety import replacement_kind
+from esper_lint.fix.safety import is_registry_entry
 from esper_lint.fix.style import indentation_widths, project_line_length, wrap_comment
 from esper_lint.fix.tree import walk
 from esper_lint.names import covers, is_private
@@ -97,8 +97,8 @@ def fallback_for(index: TorchIndex, name: str) -> str | None:
         return None
     if index.releases and index.releases[-1] not in replacement.releases:
         return None
-    if replacement_kind(replacement, index) == "suggestion" and replacement.derived:
-        return None  # a derived entry mapped through its module: not the registry's own word
+    if not is_registry_entry(replacement, index):
+        return None  # mapped through a module's entry: nothing proves the mapped name exists
     return replacement.replacement
 
 
@@ -187,7 +187,7 @@ def plan_documentation(
     plan = DocumentationPlan([], {}, [])
     if not statements:
         return plan
-    except_branches = _except_branches_of_fallback_idioms(judged)
+    except_branches = except_branches_of_fallback_idioms(judged)
     documents: list[tuple[Statement, Sequence[str], PlannedBlock | None]] = [
         (statement, statement.reference_names, None)
         for statement in judged.collection.statements
@@ -216,7 +216,7 @@ def plan_documentation(
     return plan
 
 
-def _except_branches_of_fallback_idioms(judged: Judged) -> set[int]:
+def except_branches_of_fallback_idioms(judged: Judged) -> set[int]:
     """ids of the statement nodes inside the `except` handlers of a `try` whose body has a
     statement referencing a private name."""
     with_private = {id(statement.node) for statement in judged.collection.statements if statement.reference_names}

@@ -60,7 +60,7 @@ class FixState:
     def withhold_template(self, anchor: cst.CSTNode, code: str, name: str | None, description: str) -> None:
         """Record a template that `add_templates` would insert (listed, never counted as a fix)."""
         reason = "the since release or the fallback is not known: a person must write it (--add-templates)"
-        self.pending_withheld.append((anchor, AppliedFix(code, 0, name, description, "display-only", True, reason)))
+        self.pending_withheld.append((anchor, AppliedFix(code, 0, name, description, "display-only", template=True, reason=reason)))
 
     def resolve_withheld(self, module: cst.Module | None = None) -> None:
         """Give the pending withheld fixes their lines, in `module` (default: the current one), in

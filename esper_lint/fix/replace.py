@@ -11,8 +11,8 @@ Two forms are rewritten, both keeping the names the user chose:
   renamed replacement keeps the local name: `from torch.jit import is_tracing as
   _get_tracing_state`). A from-import that also imports names staying private is split.
 
-`import <module>` is added after the file's leading imports when the replacement's module may not be
-loaded by `import torch` in every supported release, and a plain `import torch._x` that only the
+`import <module>` is added where isort would put it (among the file's imports of the root, sorted)
+when the replacement's module may not be loaded by `import torch` in every supported release, and a plain `import torch._x` that only the
 rewritten chains used is dropped (or becomes `import torch` when something else needs the root
 bound, or when comments sit on it). Other forms (`getattr` strings, `import torch._x as y`,
 string annotations) are left for a person.
@@ -378,8 +378,11 @@ def apply_replacements(module: cst.Module, plan: ReplacementPlan) -> cst.Module:
 
 
 def add_imports(module: cst.Module, modules: Iterable[str]) -> cst.Module:
-    """`import <module>` for each module not imported so at the top level, after the file's leading
-    docstring, `__future__` imports and imports."""
+    """`import <module>` for each module not imported so at the top level, where isort (and ruff's
+    `I` rules, by default) would put it: among the file's top-level plain imports of the same root
+    package, in sorted order (plain imports before from-imports in a section); without any, before
+    the root's first top-level from-import; without that either, after the file's leading
+    docstring, `__future__` imports and absolute imports (before its relative imports)."""
     present: set[str | None] = set()
     for statement in module.body:
         if isinstance(statement, cst.SimpleStatementLine):
@@ -389,7 +392,54 @@ def add_imports(module: cst.Module, modules: Iterable[str]) -> cst.Module:
     needed = sorted(set(modules) - present)
     if not needed:
         return module
-    body = list(module.body)
+    body: list[cst.SimpleStatementLine | cst.BaseCompoundStatement] = list(module.body)
+    for name in reversed(needed):  # each inserted at its own place; reversed keeps equal places in order
+        position = _import_position(body, name)
+        new = cst.SimpleStatementLine(body=[cst.Import(names=[cst.ImportAlias(name=_dotted_expr(name))])])
+        if position < len(body) and _opens_the_group(body, position, name):
+            new, body[position] = _take_leading_lines(new, body[position])
+        body.insert(position, new)
+    return module.with_changes(body=body)
+
+
+def _sort_key(dotted: str) -> str:
+    return dotted.lower()  # isort's default `force_sort_within_sections = false`, case-insensitive
+
+
+def _plain_import_of(statement: cst.CSTNode, root: str) -> str | None:
+    """The first module a top-level `import root...` statement imports, or None."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if not isinstance(small, cst.Import):
+        return None
+    first = dotted_name(small.names[0].name)
+    return first if first is not None and (first == root or first.startswith(root + ".")) else None
+
+
+def _from_import_of(statement: cst.CSTNode, root: str) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if not isinstance(small, cst.ImportFrom) or small.relative or small.module is None:
+        return False
+    module = dotted_name(small.module)
+    return module is not None and (module == root or module.startswith(root + "."))
+
+
+def _import_position(body: Sequence[cst.BaseStatement], name: str) -> int:
+    root = name.split(".")[0]
+    plain = [(index, found) for index, statement in enumerate(body) if (found := _plain_import_of(statement, root))]
+    if plain:
+        after = [index for index, found in plain if _sort_key(found) <= _sort_key(name)]
+        return after[-1] + 1 if after else plain[0][0]
+    froms = [index for index, statement in enumerate(body) if _from_import_of(statement, root)]
+    if froms:
+        return froms[0]
+    return _after_leading_imports(body)
+
+
+def _after_leading_imports(body: Sequence[cst.BaseStatement]) -> int:
     position = 0
     for index, statement in enumerate(body):
         if not isinstance(statement, cst.SimpleStatementLine):
@@ -400,13 +450,30 @@ def add_imports(module: cst.Module, modules: Iterable[str]) -> cst.Module:
             position = 1
             continue
         if all(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body):
+            if any(isinstance(small, cst.ImportFrom) and small.relative for small in statement.body):
+                break  # relative imports come last: the new absolute import goes before them
             position = index + 1
             continue
         break
-    new = [
-        cst.SimpleStatementLine(body=[cst.Import(names=[cst.ImportAlias(name=_dotted_expr(name))])]) for name in needed
-    ]
-    return module.with_changes(body=[*body[:position], *new, *body[position:]])
+    return position
+
+
+def _opens_the_group(body: Sequence[cst.BaseStatement], position: int, name: str) -> bool:
+    """Whether the statement at `position` is the first of an import group (its comment lines or
+    blank lines above belong to the group, so they go above the new import)."""
+    statement = body[position]
+    return isinstance(statement, cst.SimpleStatementLine) and bool(statement.leading_lines) and (
+        _plain_import_of(statement, name.split(".")[0]) is not None or _from_import_of(statement, name.split(".")[0])
+    )
+
+
+def _take_leading_lines(
+    new: cst.SimpleStatementLine, statement: cst.SimpleStatementLine | cst.BaseCompoundStatement
+) -> tuple[cst.SimpleStatementLine, cst.SimpleStatementLine | cst.BaseCompoundStatement]:
+    """Move the blank and comment lines above `statement` to `new`, inserted just before it."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return new, statement
+    return new.with_changes(leading_lines=statement.leading_lines), statement.with_changes(leading_lines=())
 
 
 # ------------------------------------------------------------------ unused private imports

@@ -139,33 +139,39 @@ def applicable_releases(
             releases = releases_in_range(torch_versions, index.releases)
         except SpecifierError:
             releases = ()
-        return ApplicableReleases(releases, True, f"torch-versions {torch_versions}")
+        return ApplicableReleases(releases, declared=True, description=f"torch-versions {torch_versions}")
     installed = installed_torch_release()
     if installed is None:
-        return ApplicableReleases((), False, "no declared torch range and no installed torch")
+        return ApplicableReleases((), declared=False, description="no declared torch range and no installed torch")
     try:
         floor = parse_version(installed)
         newer = tuple(release for release in index.releases if parse_version(release) >= floor)
     except SpecifierError:
         newer = ()
-    return ApplicableReleases(newer, False, f"installed torch {installed} and newer (no declared range)")
+    return ApplicableReleases(newer, declared=False, description=f"installed torch {installed} and newer (no declared range)")
 
 
 def replacement_kind(replacement: Replacement, index: TorchIndex) -> str:
-    """"drop-in" (the same object, or proven equivalent) or "suggestion" (different semantics).
+    """"drop-in" (the same object, or proven equivalent), "suggestion" (different semantics, or a
+    name nothing proves exists) or "unverified" (a curated entry the index gives no label).
 
-    The index's own label where it has one; without it, conservatively: a derived replacement (a
-    public module re-exports the very object) is drop-in, a curated one is a suggestion, and so is
-    a name mapped through its module's replacement (`torch.a._b.X` -> `torch.a.b.X` where the index
-    holds no entry for the name itself: nothing proves the mapped name is the same object)."""
+    The index's own label (`Replacement.applicability`) where it has one. Without it: a derived
+    replacement (a public module re-exports the very object) is drop-in, a curated one is
+    unverified. A name mapped through its module's entry (`torch.a._b.X` -> `torch.a.b.X`, where the
+    registry holds nothing for the name itself) is a suggestion whatever the module's label: nothing
+    proves the mapped name is the same object, or public."""
+    if not is_registry_entry(replacement, index):
+        return "suggestion"
     labelled = getattr(replacement, "applicability", None)
     if labelled in ("drop-in", "suggestion"):
-        kind = str(labelled)
-    else:
-        kind = "drop-in" if replacement.derived else "suggestion"
-    if kind == "drop-in" and replacement.private not in _direct_replacements(index):
-        return "suggestion"
-    return kind
+        return str(labelled)
+    return "drop-in" if replacement.derived else "unverified"
+
+
+def is_registry_entry(replacement: Replacement, index: TorchIndex) -> bool:
+    """Whether the registry holds `replacement` for its private name itself, not mapped through
+    the entry of a module above it."""
+    return replacement.private in _direct_replacements(index)
 
 
 def _direct_replacements(index: TorchIndex) -> frozenset[str]:
@@ -185,16 +191,15 @@ def rewrite_applicability(
     """How applicable swapping a private name for `replacement` is, and why (for --show-fixes).
 
     Safe only when the replacement is drop-in and public in every release that applies at the
-    reference. A suggestion is display-only. A drop-in replacement missing from some release of
-    the range is display-only too (the rewritten code would fail there); with no range known at
-    all (nothing declared, no torch installed) it is unsafe: it may well be right, but nothing here
-    proves it."""
+    reference. A suggestion is display-only, and so is a replacement missing from some release of
+    the range (the rewritten code would fail there). Unsafe: a curated replacement not labelled
+    drop-in, and any replacement where no range is known at all (nothing declared, no torch
+    installed): each may well be right, but nothing here proves it."""
     if is_private(replacement.replacement):
         return "display-only", f"`{replacement.replacement}` is not a public name"
-    if replacement_kind(replacement, index) != "drop-in":
-        labelled = getattr(replacement, "applicability", None) is not None
-        why = "behaves differently" if labelled else "is not known to be the same object or an equivalent"
-        return "display-only", f"`{replacement.replacement}` {why}: a suggestion for a person to weigh"
+    kind = replacement_kind(replacement, index)
+    if kind == "suggestion":
+        return "display-only", f"`{replacement.replacement}` is a suggestion, not proven to behave the same: for a person to weigh"
     if not releases.releases:
         return "unsafe", f"{releases.description}: cannot tell whether `{replacement.replacement}` exists where this code runs"
     have = set(replacement.releases)
@@ -207,4 +212,6 @@ def rewrite_applicability(
             f"`{replacement.replacement}` is missing from torch {format_releases(missing, index.releases)}"
             f" ({releases.description})"
         )
+    if kind != "drop-in":
+        return "unsafe", f"`{replacement.replacement}` is not proven to be the same object or an equivalent"
     return "safe", f"drop-in and public in every release of {releases.description}"
