@@ -481,3 +481,211 @@ def test_a_sample_of_torchs_own_sources_round_trips() -> None:
         sys.path.pop(0)
     sample = int(os.environ.get("ESPER_FIX_TORCH_SAMPLE", "40"))
     assert fix_torch_sources.run(sample=sample, jobs=2, quiet=True) == 0
+
+
+# ------------------------------------------------------------------------------ applicability
+def _replacement(name: str):
+    from esper_lint.torch_index import load_index
+
+    found = load_index().replacement(name)
+    assert found is not None, name
+    return found
+
+
+def test_a_drop_in_swap_public_in_the_whole_range_is_safe() -> None:
+    from esper_lint.fix.safety import applicable_releases, rewrite_applicability
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    releases = applicable_releases(">=2.1,<2.16", index)
+    assert releases.declared and releases.releases[0] == "2.1"
+    kind, reason = rewrite_applicability(_replacement("torch._C._autograd.kineto_available"), releases, index)
+    assert kind == "safe", reason
+
+
+def test_a_replacement_missing_from_a_release_of_the_range_is_display_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # torch.compiler.PrecompileError is public from 2.14: with torch 2.13 installed and no declared
+    # range, the range is 2.13 and newer, and the swap would break on 2.13.
+    from esper_lint.fix import safety
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    monkeypatch.setattr(safety, "installed_torch_release", lambda: "2.13")
+    releases = safety.applicable_releases(None, index)
+    assert not releases.declared and releases.releases[0] == "2.13"
+    assert "installed torch 2.13 and newer (no declared range)" in releases.description
+    kind, reason = safety.rewrite_applicability(_replacement("torch._precompile.PrecompileError"), releases, index)
+    assert kind == "display-only" and "missing from torch 2.13" in reason
+    monkeypatch.setattr(safety, "installed_torch_release", lambda: "2.14")
+    newer = safety.applicable_releases(None, index)
+    kind, _ = safety.rewrite_applicability(_replacement("torch._precompile.PrecompileError"), newer, index)
+    assert kind == "safe"
+
+
+def test_without_any_range_a_swap_is_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
+    from esper_lint.fix import safety
+    from esper_lint.torch_index import load_index
+
+    monkeypatch.setattr(safety, "installed_torch_release", lambda: None)
+    releases = safety.applicable_releases(None, load_index())
+    assert releases.releases == () and "no installed torch" in releases.description
+    kind, _ = safety.rewrite_applicability(_replacement("torch._C._autograd.kineto_available"), releases, load_index())
+    assert kind == "unsafe"
+
+
+def test_the_index_label_decides_between_drop_in_and_suggestion() -> None:
+    from esper_lint.fix.safety import applicable_releases, replacement_kind, rewrite_applicability
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    releases = applicable_releases(">=2.5,<2.16", index)
+    curated = _replacement("torch._dynamo.disable")
+    assert replacement_kind(curated, index) == "unverified"  # no label yet: unsafe, never safe
+    assert rewrite_applicability(curated, releases, index)[0] == "unsafe"
+
+    class Labelled:  # what the index gives once it labels its entries
+        def __init__(self, replacement, applicability: str) -> None:
+            self.__dict__.update(vars(replacement) if hasattr(replacement, "__dict__") else {})
+            for name in ("private", "replacement", "public_since", "source", "derived", "releases"):
+                setattr(self, name, getattr(replacement, name))
+            self.applicability = applicability
+
+    assert rewrite_applicability(Labelled(curated, "drop-in"), releases, index)[0] == "safe"
+    kind, reason = rewrite_applicability(Labelled(curated, "suggestion"), releases, index)
+    assert kind == "display-only" and "suggestion" in reason
+
+
+def test_a_name_mapped_through_its_modules_entry_is_a_suggestion() -> None:
+    from esper_lint.fix.safety import replacement_kind
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    mapped = index.replacement("torch.distributed._tensor.not_an_indexed_helper")
+    assert mapped is not None and mapped.replacement == "torch.distributed.tensor.not_an_indexed_helper"
+    assert replacement_kind(mapped, index) == "suggestion"
+
+
+def test_withheld_swaps_are_listed_with_the_reason() -> None:
+    config = replace(Config(), torch_versions=">=2.1,<2.16")
+    source = b"import torch\n\nf = torch._dynamo.disable\n"
+    outcome = fix_source(source, "x.py", config)
+    swaps = [fix for fix in outcome.withheld if fix.code == "ESP301"]
+    assert [(fix.line, fix.applicability) for fix in swaps] == [(3, "unsafe")]
+    assert swaps[0].description == "replace `torch._dynamo.disable` with `torch.compiler.disable`"
+    unsafe = fix_source(source, "x.py", config, unsafe=True)
+    assert b"f = torch.compiler.disable\n" in unsafe.new_source and unsafe.applied[0].applicability == "unsafe"
+
+
+def test_esp103_is_listed_but_not_applied_without_unsafe() -> None:
+    outcome = fix_source(STALE.encode(), "x.py", Config(), show_withheld=True)
+    assert outcome.new_source == STALE.encode()
+    assert [(fix.code, fix.applicability) for fix in outcome.withheld] == [("ESP103", "unsafe")]
+
+
+# ------------------------------------------------------------------------------ documentation honesty
+def test_since_comes_only_from_the_exact_name() -> None:
+    from esper_lint.fix.document import exact_since
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    assert exact_since(index, "torch._foreach_norm").release == "1.11"
+    assert not exact_since(index, "torch._foreach_norm").at_least
+    assert exact_since(index, "torch._C._nn").at_least  # in 1.6, the first indexed release
+    assert exact_since(index, "torch.ops._c10d_functional.all_reduce") is None  # only torch.ops is indexed
+    assert exact_since(index, "torch.ops.torchrec._jagged_to_padded") is None
+    assert exact_since(index, "torch._foreach_norm.not_indexed_below_it") is None
+    assert exact_since(index, "numpy._core") is None
+
+
+def test_one_template_per_scope_is_idempotent_with_add_templates() -> None:
+    source = "import torch\n\n\nclass C:\n    a = torch.jit._drop\n    b = torch.jit._drop\n"
+    once = fixed(source, add_templates=True)
+    assert once.count("NOTE: Private API") == 1
+    assert fixed(once, add_templates=True) == once
+
+
+# ------------------------------------------------------------------------------ style
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({}, 88),
+        ({"pyproject.toml": "[tool.ruff]\nline-length = 120\n[tool.black]\nline-length = 100\n"}, 120),
+        ({"pyproject.toml": "[tool.black]\nline-length = 100\n"}, 100),
+        ({"ruff.toml": "line-length = 79\n", "pyproject.toml": "[tool.ruff]\nline-length = 120\n"}, 79),
+        ({"setup.cfg": "[flake8]\nmax-line-length = 110\n"}, 110),
+        ({"tox.ini": "[flake8]\nmax_line_length = 99\n"}, 99),
+        ({".flake8": "[flake8]\nmax-line-length = 101\n", "setup.cfg": "[flake8]\nmax-line-length = 110\n"}, 101),
+        ({"pyproject.toml": "[tool.ruff]\nline-length = 'wide'\n"}, 88),  # not a number: passed over
+        ({"pyproject.toml": "not toml ["}, 88),
+        ({"setup.cfg": "[flake8\nmax-line-length = 110\n"}, 88),
+    ],
+)
+def test_the_project_line_length_is_read_like_the_formatters(tmp_path: Path, files: dict[str, str], expected: int) -> None:
+    from esper_lint.fix.style import project_line_length
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert project_line_length(tmp_path) == expected
+
+
+def test_inserted_lines_respect_the_project_line_length(tmp_path: Path) -> None:
+    from esper_lint.fix.style import project_line_length
+
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 64\n")
+    source = "import torch\n\n\ndef f(xs):\n    return torch._foreach_norm(xs), torch._foreach_mul(xs, 2)\n"
+    out = fixed(source, replace(Config(), project_root=tmp_path), add_templates=True)
+    assert max(len(line) for line in out.splitlines() if line.lstrip().startswith("#")) <= 64
+    assert "# NOTE: Private API (torch._foreach_norm," in out and "since PyTorch 1.11." in out
+    assert codes(out) == Counter({"ESP102": 2})  # a template: still to fill in, but read as one block
+    # A line that cannot be wrapped (the placeholder is one line of code) and does not fit: no block.
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 60\n")
+    project_line_length.cache_clear()
+    assert fixed(source, replace(Config(), project_root=tmp_path), add_templates=True) == source
+
+
+# ------------------------------------------------------------------------------ command line
+def _cli(folder: Path, *arguments: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "esper_lint", "check", "--no-cache", *arguments], cwd=folder, capture_output=True, timeout=300
+    )
+
+
+def test_cli_counts_templates_apart_from_fixes(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n\n[tool.esper-lint]\ntorch-versions = ">=2.1,<2.16"\n')
+    target = tmp_path / "m.py"
+    source = b"import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\nh = torch._dynamo.disable\n"
+    target.write_bytes(source)
+    run = _cli(tmp_path, "--fix", "m.py")
+    assert run.returncode == 1
+    summary = run.stderr.decode().strip().splitlines()[-1]
+    assert summary == (
+        "esper-lint: fixed 2 finding(s) in 1 file(s); not applied: 1 more with --unsafe-fixes, "
+        "1 template(s) with --add-templates"
+    ), summary
+    assert b"<FALLBACK" not in target.read_bytes()
+    run = _cli(tmp_path, "--fix", "--add-templates", "m.py")
+    assert "inserted 1 template(s) to fill in" in run.stderr.decode() and "fixed 0 finding(s)" in run.stderr.decode()
+    assert target.read_bytes().count(b"<FALLBACK") == 1
+
+
+def test_cli_show_fixes_lists_every_fix_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n\n[tool.esper-lint]\ntorch-versions = ">=2.1,<2.16"\n')
+    target = tmp_path / "m.py"
+    source = b"import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\nh = torch._dynamo.disable\n"
+    target.write_bytes(source)
+    run = _cli(tmp_path, "--show-fixes", "m.py")
+    assert target.read_bytes() == source
+    lines = run.stderr.decode().splitlines()
+    assert "m.py:3: ESP301 replace `torch._C.BoolTensor` with `torch.BoolTensor` [would apply]" in lines
+    assert any(line.startswith("m.py:4: ESP101 insert a documentation template") and "with --add-templates" in line for line in lines)
+    unsafe = [line for line in lines if line.startswith("m.py:5: ESP301 replace `torch._dynamo.disable`")]
+    assert len(unsafe) == 1 and "unsafe: with --unsafe-fixes" in unsafe[0]
+
+
+def test_cli_add_templates_needs_fix_or_diff(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("x = 1\n")
+    run = _cli(tmp_path, "--add-templates", "m.py")
+    assert run.returncode == 2 and b"--add-templates needs --fix" in run.stderr

@@ -31,7 +31,7 @@ from esper_lint.analysis.resolver import Reference, ReferenceCollector, dotted_n
 from esper_lint.fast.positions import node_starts
 from esper_lint.fix.analysis import Judged, judge_module
 from esper_lint.fix.edits import AppliedFix, FixState
-from esper_lint.fix.safety import applicable_releases, check_parses, check_replacement_ast, rewrite_applicability
+from esper_lint.fix.safety import Applicability, applicable_releases, check_parses, check_replacement_ast, rewrite_applicability
 from esper_lint.fix.tree import TargetedTransformer, paths_to, walk
 from esper_lint.names import covers, is_private_name
 from esper_lint.torch_index import TorchIndex, load_index
@@ -121,27 +121,33 @@ def _needs_import(module: str, base: str | None) -> bool:
     return base is None or not covers(module, base)
 
 
-# Decides, for one ESP301 finding, whether its swap is applied now (see `admit_by_applicability`).
+# Decides, for one ESP301 finding, whether its swap is applied now (see `AdmitByApplicability`).
 Admit = Callable[[Verdict, Reference], bool]
 
 
-def admit_by_applicability(state: FixState, index: TorchIndex) -> Admit:
+class AdmitByApplicability:
     """The swaps applied now: those whose applicability (safety.rewrite_applicability, capped by
-    ESP301's rule document) allows it; the others are withheld with the reason."""
+    ESP301's rule document) allows it; the others are withheld with the reason. `kinds` keeps the
+    applicability of each admitted swap, by id of its finding's anchor."""
 
-    def admit(verdict: Verdict, reference: Reference) -> bool:
-        replacement = index.replacement(reference.name)
+    def __init__(self, state: FixState, index: TorchIndex) -> None:
+        self.state = state
+        self.index = index
+        self.kinds: dict[int, Applicability] = {}
+
+    def __call__(self, verdict: Verdict, reference: Reference) -> bool:
+        replacement = self.index.replacement(reference.name)
         if replacement is None:
             return False
-        releases = applicable_releases(state.config.torch_versions, index, reference)
-        own, reason = rewrite_applicability(replacement, releases, index)
-        kind, apply = state.decide("ESP301", own)
-        if not apply:
+        releases = applicable_releases(self.state.config.torch_versions, self.index, reference)
+        own, reason = rewrite_applicability(replacement, releases, self.index)
+        kind, apply = self.state.decide("ESP301", own)
+        if apply:
+            self.kinds[id(verdict.anchor)] = kind
+        else:
             description = f"replace `{reference.name}` with `{replacement.replacement}`"
-            state.withhold(verdict.anchor, "ESP301", reference.name, description, kind, reason)
+            self.state.withhold(verdict.anchor, "ESP301", reference.name, description, kind, reason)
         return apply
-
-    return admit
 
 
 def plan_replacements(
@@ -570,7 +576,8 @@ def replace_with_public(state: FixState) -> None:
     module, current, roots = state.module, state.source, state.config.roots
     judged = judge_module(module, current, state.path, state.config)
     index = load_index()
-    plan = plan_replacements(judged, index, roots, admit_by_applicability(state, index))
+    admit = AdmitByApplicability(state, index)
+    plan = plan_replacements(judged, index, roots, admit)
     state.resolve_withheld(module)
     if plan.empty:
         return
@@ -585,7 +592,8 @@ def replace_with_public(state: FixState) -> None:
     check_replacement_ast(current, new, plan.old_chains | plan.new_chains, roots)
     for item in plan.done:
         line = starts.get(id(item.verdict.anchor), (1, 1))[0]
-        state.applied.append(AppliedFix("ESP301", line, item.reference.name, item.description))
+        kind = admit.kinds.get(id(item.verdict.anchor), "safe")
+        state.applied.append(AppliedFix("ESP301", line, item.reference.name, item.description, kind))
     for dropped in dict.fromkeys(removed):
         anchor = plan.private_imports.get(dropped)
         line = starts.get(id(anchor), (1, 1))[0] if anchor is not None else 1
