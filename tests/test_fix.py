@@ -522,15 +522,19 @@ def test_a_replacement_missing_from_a_release_of_the_range_is_display_only(monke
     assert kind == "safe"
 
 
-def test_without_any_range_a_swap_is_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_any_range_a_swap_must_hold_in_every_indexed_release(monkeypatch: pytest.MonkeyPatch) -> None:
     from esper_lint.fix import safety
     from esper_lint.torch_index import load_index
 
+    index = load_index()
     monkeypatch.setattr(safety, "installed_torch_release", lambda: None)
-    releases = safety.applicable_releases(None, load_index())
-    assert releases.releases == () and "no installed torch" in releases.description
-    kind, _ = safety.rewrite_applicability(_replacement("torch._C._autograd.kineto_available"), releases, load_index())
-    assert kind == "unsafe"
+    releases = safety.applicable_releases(None, index)
+    assert releases.releases == index.releases and releases.unknown and "no installed torch" in releases.description
+    # torch.BoolTensor is in every indexed release: safe whatever the range; torch.profiler's
+    # kineto_available is not in 1.6-1.12: unsafe, since nobody said whether the code runs there.
+    assert safety.rewrite_applicability(_replacement("torch._C.BoolTensor"), releases, index)[0] == "safe"
+    kind, reason = safety.rewrite_applicability(_replacement("torch._C._autograd.kineto_available"), releases, index)
+    assert kind == "unsafe" and "set torch-versions" in reason
 
 
 def test_the_index_label_decides_between_drop_in_and_suggestion() -> None:

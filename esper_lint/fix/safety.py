@@ -108,9 +108,10 @@ def applies(kind: Applicability, *, unsafe: bool) -> bool:
 class ApplicableReleases:
     """The torch releases a fix must work on at one reference, and where that range comes from."""
 
-    releases: tuple[str, ...]  # indexed minor releases, oldest first; empty when nothing is known
+    releases: tuple[str, ...]  # indexed minor releases, oldest first
     declared: bool  # from `torch-versions` or the project's torch requirement, not assumed
     description: str  # said in --show-fixes: "torch-versions >=2.1", "installed torch 2.13 and newer (no declared range)"
+    unknown: bool = False  # nothing declared and no torch installed: every indexed release, as the widest guess
 
 
 def installed_torch_release() -> str | None:
@@ -130,7 +131,8 @@ def applicable_releases(
     torch_versions: str | None, index: TorchIndex, reference: object = None
 ) -> ApplicableReleases:
     """The releases that apply at `reference`: the declared range, or with none declared the
-    installed torch and every newer indexed release (said so). `reference` is accepted for the
+    installed torch and every newer indexed release, or with no torch installed either every
+    indexed release (each said so in `description`). `reference` is accepted for the
     narrowed range inside version branches, which is not wired in yet: today every reference of a
     file gets the file's range."""
     del reference  # the narrowed range inside `if torch.__version__ ...` branches comes here
@@ -142,7 +144,9 @@ def applicable_releases(
         return ApplicableReleases(releases, declared=True, description=f"torch-versions {torch_versions}")
     installed = installed_torch_release()
     if installed is None:
-        return ApplicableReleases((), declared=False, description="no declared torch range and no installed torch")
+        shown = format_releases(index.releases, index.releases)
+        description = f"every indexed release, {shown} (no declared range, no installed torch)"
+        return ApplicableReleases(index.releases, declared=False, description=description, unknown=True)
     try:
         floor = parse_version(installed)
         newer = tuple(release for release in index.releases if parse_version(release) >= floor)
@@ -193,20 +197,23 @@ def rewrite_applicability(
     Safe only when the replacement is drop-in and public in every release that applies at the
     reference. A suggestion is display-only, and so is a replacement missing from some release of
     the range (the rewritten code would fail there). Unsafe: a curated replacement not labelled
-    drop-in, and any replacement where no range is known at all (nothing declared, no torch
-    installed): each may well be right, but nothing here proves it."""
+    drop-in, and, where no range is known at all (nothing declared, no torch installed), a
+    replacement missing from some indexed release: each may well be right, but nothing proves it."""
     if is_private(replacement.replacement):
         return "display-only", f"`{replacement.replacement}` is not a public name"
     kind = replacement_kind(replacement, index)
     if kind == "suggestion":
         return "display-only", f"`{replacement.replacement}` is a suggestion, not proven to behave the same: for a person to weigh"
-    if not releases.releases:
-        return "unsafe", f"{releases.description}: cannot tell whether `{replacement.replacement}` exists where this code runs"
     have = set(replacement.releases)
     lookup = index.lookup(replacement.replacement)
     if lookup is not None and lookup.exact:
         have &= set(lookup.releases)
     missing = [release for release in releases.releases if release not in have]
+    if missing and releases.unknown:  # the code may well not run on those releases: nobody said
+        return "unsafe", (
+            f"`{replacement.replacement}` is missing from torch {format_releases(missing, index.releases)}, and no"
+            " range says whether the code runs there (set torch-versions)"
+        )
     if missing:
         return "display-only", (
             f"`{replacement.replacement}` is missing from torch {format_releases(missing, index.releases)}"
