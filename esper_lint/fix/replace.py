@@ -16,6 +16,9 @@ when the replacement's module may not be loaded by `import torch` in every suppo
 rewritten chains used is dropped (or becomes `import torch` when something else needs the root
 bound, or when comments sit on it). Other forms (`getattr` strings, `import torch._x as y`,
 string annotations) are left for a person.
+
+Only swaps whose applicability allows it are made (`AdmitByApplicability`: safe ones, unsafe ones
+with `--unsafe-fixes`); the others are recorded as withheld with the reason.
 """
 
 from __future__ import annotations
