@@ -328,13 +328,18 @@ _LEAVES = re.compile(rb"^# esper-lint-fix-leaves: (ESP\d{3})\[(\S+)\]", re.M)
 def _after_fix_leaves_only_what_a_person_must_do(before: bytes, after: bytes, path: Path, withheld=()) -> None:
     """What `check` reports on the fixed file: ESP101 or ESP301 only where the fix was withheld
     (display-only, unsafe, a template not asked for) or the fixture says it is left
-    (`# esper-lint-fix-leaves: ESP101[name]`, e.g. in the except branch of a fallback idiom); ESP102
+    (`# esper-lint-fix-leaves: ESP101[name]`, e.g. in the except branch of a fallback idiom) or a
+    template above it in its scope covers it; ESP102
     only for the fixer's placeholders (or blocks a person wrote wrongly before), anything else only
     if it was there before."""
     config = _fixture_config(path)
     was = Counter((f.code, f.name) for f in analyse_source(before, str(path), config).findings)
     left = {(fix.code, fix.name) for fix in withheld} | {(c.decode(), n.decode()) for c, n in _LEAVES.findall(before)}
-    for finding in analyse_source(after, str(path), config).findings:
+    found = analyse_source(after, str(path), config).findings
+    templated = {f.name for f in found if f.code == "ESP102" and is_placeholder(f.message) and f.name}
+    for finding in found:
+        if finding.code == "ESP101" and any(covers(name, finding.name) for name in templated):
+            continue  # a later use in the scope of a template: covered once a person fills it in
         if finding.code in ("ESP101", "ESP301"):
             assert (finding.code, finding.name) in left, finding
             continue
