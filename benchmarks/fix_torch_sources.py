@@ -4,7 +4,9 @@ torch's sources reference private torch names on nearly every page, so they exer
 kind thousands of times. The package is found with importlib.util.find_spec (torch is never
 imported), its *.py files are copied to a temporary folder, and
 
-1. `fix_paths(mode="fix", unsafe=True)` fixes them all (ESP301, ESP101 and ESP103);
+1. `fix_paths(mode="fix", unsafe=True, add_templates=True)` fixes them all (ESP301, ESP101 and
+   ESP103, with the documentation templates), or with `--safe-only` applies only what `--fix` alone
+   applies, which must insert no placeholder at all;
 2. every changed file must parse (libcst and CPython); files changed only by comment fixes must have
    an identical AST; files with ESP301 rewrites may differ only in dotted names that changed and in
    imports under `torch` (derived here from the two ASTs, not from the fixer's own bookkeeping);
@@ -12,7 +14,7 @@ imported), its *.py files are copied to a temporary folder, and
 4. `check` on the fixed copy must report no ESP101, ESP103 or ESP301 that a fix could have handled:
    leftovers are counted and shown, and ESP102s are split into placeholder ones and others.
 
-    python benchmarks/fix_torch_sources.py [--sample N] [--jobs N] [--keep DIR]
+    python benchmarks/fix_torch_sources.py [--sample N] [--jobs N] [--keep DIR] [--safe-only]
 
 Exit status 0 when every check holds, 1 otherwise.
 """
@@ -130,11 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, help="fix an evenly spaced sample of N files instead of all")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--keep", type=Path, help="copy to this folder (kept) instead of a temporary one")
+    parser.add_argument("--safe-only", action="store_true", help="apply only the safe fixes, as `--fix` alone does")
     args = parser.parse_args(argv)
-    return run(sample=args.sample, jobs=args.jobs, keep=args.keep)
+    return run(sample=args.sample, jobs=args.jobs, keep=args.keep, safe_only=args.safe_only)
 
 
-def run(*, sample: int | None = None, jobs: int | None = None, keep: Path | None = None, quiet: bool = False) -> int:
+def run(
+    *,
+    sample: int | None = None,
+    jobs: int | None = None,
+    keep: Path | None = None,
+    quiet: bool = False,
+    safe_only: bool = False,
+) -> int:
     say = (lambda *a: None) if quiet else print
     root = torch_package_dir()
     files = source_files(root, sample)
@@ -146,13 +156,20 @@ def run(*, sample: int | None = None, jobs: int | None = None, keep: Path | None
         say(f"torch sources: {root} ({len(copies)} files, {sum(map(len, before.values())) / 1e6:.1f} MB)")
 
         started = time.perf_counter()
-        first = fix_paths(copies, config, mode="fix", unsafe=True, jobs=jobs)
+        options = {"unsafe": not safe_only, "add_templates": not safe_only}
+        first = fix_paths(copies, config, mode="fix", jobs=jobs, **options)
         fix_seconds = time.perf_counter() - started
-        by_code = Counter(fix.code for item in first.files for fix in item.applied)
-        placeholders = sum(1 for item in first.files for fix in item.applied if "placeholders" in fix.description)
-        say(f"fix run: {fix_seconds:.1f} s, {first.changed_files} files changed, {first.fixed} fixes "
+        by_code = Counter(fix.code for item in first.files for fix in item.applied if not fix.template)
+        by_kind = Counter(fix.applicability for item in first.files for fix in item.applied if not fix.template)
+        withheld = Counter(
+            "template" if fix.template else fix.applicability for item in first.files for fix in item.withheld
+        )
+        say(f"fix run ({'safe fixes only' if safe_only else 'unsafe fixes and templates too'}): {fix_seconds:.1f} s, "
+            f"{first.changed_files} files changed, {first.fixed} fixes "
             f"({', '.join(f'{code} {count}' for code, count in sorted(by_code.items()))}; "
-            f"{placeholders} ESP101 blocks with placeholders), {len(first.errors)} refused")
+            f"{', '.join(f'{kind} {count}' for kind, count in sorted(by_kind.items()))}), "
+            f"{first.templates} templates inserted, {len(first.errors)} refused; not applied: "
+            + (", ".join(f"{kind} {count}" for kind, count in sorted(withheld.items())) or "none"))
         for error in first.errors[:20]:
             say(f"  refused: {error}")
 
@@ -171,7 +188,7 @@ def run(*, sample: int | None = None, jobs: int | None = None, keep: Path | None
             say(f"  {problem}")
 
         started = time.perf_counter()
-        second = fix_paths(copies, config, mode="diff", unsafe=True, jobs=jobs)
+        second = fix_paths(copies, config, mode="diff", jobs=jobs, **options)
         say(f"second run: {time.perf_counter() - started:.1f} s, {second.changed_files} files would change, "
             f"{second.fixed} fixes")
         for item in second.files:
@@ -191,6 +208,8 @@ def run(*, sample: int | None = None, jobs: int | None = None, keep: Path | None
         for code, shown in sorted(examples.items()):
             for example in shown[:5]:
                 say(f"  {code} left: {example}")
+        if safe_only and left["ESP102 (placeholder)"]:
+            problems.append(f"--fix alone left {left['ESP102 (placeholder)']} placeholder(s)")
         ok = not problems and not first.errors
         say("OK" if ok else "FAILED")
         return 0 if ok else 1

@@ -8,7 +8,10 @@ Front matter keys:
 - `code`, `name`, `summary`, `message`: required strings. The message is a `str.format` template;
   its placeholders are `{name}` (the private name) and `{details}` (what the judge found), plus
   any a rule needs beyond them (ESP203's `{version}`).
-- `fix`: `"safe"` (applied by `--fix`), `"unsafe"` (only with `--unsafe-fixes`), or absent (no fix).
+- `fix`: the most applicable a fix of this rule can be: `"safe"` (applied by `--fix`), `"unsafe"`
+  (only with `--unsafe-fixes`), or absent (no fix). Each fix's own applicability (safe, unsafe or
+  display-only) is derived from the knowledge by esper_lint/fix/safety.py and capped by this key;
+  the document's "Fix safety" section says how.
 - `[messages]`: further templates for variants of the finding, e.g. `declaration` for the
   central `[tool.esper-lint.private-apis]` declarations; `message(code, variant=...)` reads them.
 - `uses-index`: `true` for a rule judged against the torch index (the engine loads the index only

@@ -19,7 +19,9 @@ from esper_lint.fix import FileChangedError, fix_paths, fix_source, unified_diff
 from esper_lint.fix import document as fix_document
 from esper_lint.fix import files as fix_files
 from esper_lint.fix import replace as fix_replace
+from esper_lint.fix.analysis import judge_module
 from esper_lint.fix.document import FALLBACK_PLACEHOLDER, VERSION_PLACEHOLDER
+from esper_lint.names import covers
 from fixture_cases import FIX_FIXTURES, FIXTURES, config_lines, config_of, fix_fixture_pairs, fixture_paths, load_case
 
 FIXABLE = ("ESP101", "ESP103", "ESP301")
@@ -61,8 +63,17 @@ def test_a_function_named_like_the_root_is_not_rewritten() -> None:
 
 # ------------------------------------------------------------------------------ ESP101
 # Where blocks go and what they say: fixtures/fix/document_*.py, crlf.py, utf8_bom.py, latin1_*.py.
+def test_templates_are_inserted_only_on_request() -> None:
+    source = "import torch\n\nx = torch._no_such_api_in_any_release\n"
+    outcome = fix_source(source.encode(), "example.py", Config())
+    assert outcome.new_source == source.encode() and outcome.applied == []
+    assert [(fix.code, fix.template) for fix in outcome.withheld] == [("ESP101", True)]
+    templated = fix_source(source.encode(), "example.py", Config(), add_templates=True)
+    assert templated.fixes == [] and [fix.line for fix in templated.templates] == [3]
+
+
 def test_unknown_version_is_a_placeholder_that_keeps_esp102() -> None:
-    out = fixed("import torch\n\nx = torch._no_such_api_in_any_release\n")
+    out = fixed("import torch\n\nx = torch._no_such_api_in_any_release\n", add_templates=True)
     assert f"stable since PyTorch {VERSION_PLACEHOLDER}." in out and FALLBACK_PLACEHOLDER in out
     left = analyse_source(out, "example.py", Config()).findings
     assert [f.code for f in left] == ["ESP102"]
@@ -71,7 +82,7 @@ def test_unknown_version_is_a_placeholder_that_keeps_esp102() -> None:
 
 def test_latin1_file_keeps_its_encoding() -> None:
     source = "# -*- coding: latin-1 -*-\nimport torch\n\nname = 'café'\nx = torch._foreach_norm\n".encode("latin-1")
-    out = fix_source(source, "latin1.py", Config()).new_source
+    out = fix_source(source, "latin1.py", Config(), add_templates=True).new_source
     text = out.decode("latin-1")
     assert text.startswith("# -*- coding: latin-1 -*-\nimport torch\n") and "name = 'café'" in text
     assert "# NOTE: Private API (torch._foreach_norm)" in text
@@ -110,29 +121,30 @@ def test_stale_fallback_lines_are_removed_with_the_marker() -> None:
 
 
 def test_blocks_made_stale_by_a_replacement_go_with_unsafe() -> None:
-    source = "import torch\n\n# Private API, since PyTorch 2.0; fallback: torch.compiler.disable\nf = torch._dynamo.disable\n"
+    # torch._C.BoolTensor is torch.BoolTensor (torch re-exports the object): a safe swap.
+    source = "import torch\n\n# Private API, since PyTorch 1.6; fallback: torch.BoolTensor\nf = torch._C.BoolTensor\n"
     safe = fixed(source)
-    assert "torch.compiler.disable\nf = torch.compiler.disable\n" in safe and codes(safe) == Counter({"ESP103": 1})
-    assert fixed(source, unsafe=True) == "import torch\n\nf = torch.compiler.disable\n"
+    assert "torch.BoolTensor\nf = torch.BoolTensor\n" in safe and codes(safe) == Counter({"ESP103": 1})
+    assert fixed(source, unsafe=True) == "import torch\n\nf = torch.BoolTensor\n"
 
 
 # ------------------------------------------------------------------------------ select / ignore
 def test_fixes_respect_select_and_ignore() -> None:
-    source = "import torch\n\nf = torch._dynamo.disable\ng = torch._foreach_norm\n"
-    only_301 = fixed(source, replace(Config(), select=("ESP301",)))
-    assert "torch.compiler.disable" in only_301 and "NOTE" not in only_301
-    no_301 = fixed(source, replace(Config(), ignore=("ESP301",)))
-    assert "torch._dynamo.disable" in no_301 and no_301.count("NOTE: Private API") == 2
-    by_callable = fixed(source, select_enabled=lambda code: code != "ESP101")
-    assert "torch.compiler.disable" in by_callable and "NOTE" not in by_callable
-    assert fixed(source, replace(Config(), ignore=("ESP",))) == source
+    source = "import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\n"
+    only_301 = fixed(source, replace(Config(), select=("ESP301",)), add_templates=True)
+    assert "torch.BoolTensor" in only_301 and "NOTE" not in only_301
+    no_301 = fixed(source, replace(Config(), ignore=("ESP301",)), add_templates=True)
+    assert "torch._C.BoolTensor" in no_301 and no_301.count("NOTE: Private API") == 2
+    by_callable = fixed(source, select_enabled=lambda code: code != "ESP101", add_templates=True)
+    assert "torch.BoolTensor" in by_callable and "NOTE" not in by_callable
+    assert fixed(source, replace(Config(), ignore=("ESP",)), add_templates=True) == source
     per_file = replace(Config(), per_file_ignores=(("example.py", ("ESP1",)),))
-    assert "NOTE" not in fixed(source, per_file)
+    assert "NOTE" not in fixed(source, per_file, add_templates=True)
 
 
 # ------------------------------------------------------------------------------ safety
 def test_nothing_changes_when_a_fix_would_change_other_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    source = b"import torch\n\nf = torch._dynamo.disable\n"
+    source = b"import torch\n\nf = torch._C.BoolTensor\n"
     monkeypatch.setattr(fix_replace, "apply_replacements", lambda module, plan: cst.parse_module(b"import torch\n\nf = 1\n"))
     outcome = fix_source(source, "x.py", Config())
     assert outcome.new_source == source and outcome.applied == []
@@ -145,7 +157,7 @@ def test_nothing_changes_when_a_fix_would_not_parse(monkeypatch: pytest.MonkeyPa
     object.__setattr__(comment, "value", "# NOTE: Private API\nx = (")  # what validation would refuse
 
     monkeypatch.setattr(fix_document, "new_lines", lambda plan: [cst.EmptyLine(comment=comment)])
-    outcome = fix_source(source, "x.py", Config())
+    outcome = fix_source(source, "x.py", Config(), add_templates=True)
     assert outcome.new_source == source and outcome.applied == []
     assert outcome.error and "does not parse" in outcome.error
 
@@ -187,7 +199,7 @@ def test_write_atomically_writes_through_a_symlink(tmp_path: Path) -> None:
 
 def test_fix_paths_diff_mode_writes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "m.py"
-    source = b"import torch\n\nf = torch._dynamo.disable\n"
+    source = b"import torch\n\nf = torch._C.BoolTensor\n"
     target.write_bytes(source)
     clean = tmp_path / "clean.py"
     clean.write_bytes(b"x = 1\n")
@@ -196,10 +208,10 @@ def test_fix_paths_diff_mode_writes_nothing(tmp_path: Path) -> None:
     assert run.fixed == 1 and run.changed_files == 1 and run.errors == []
     assert run.diff == (
         f"--- {target}\n+++ {target}\n@@ -1,3 +1,3 @@\n import torch\n \n"
-        "-f = torch._dynamo.disable\n+f = torch.compiler.disable\n"
+        "-f = torch._C.BoolTensor\n+f = torch.BoolTensor\n"
     ).encode()
     run = fix_paths([target, clean], Config(), mode="fix", unsafe=False)
-    assert target.read_bytes() == b"import torch\n\nf = torch.compiler.disable\n"
+    assert target.read_bytes() == b"import torch\n\nf = torch.BoolTensor\n"
     assert run.fixed == 1 and run.files[0].written and not run.files[1].changed
     again = fix_paths([target, clean], Config(), mode="diff", unsafe=False)
     assert again.fixed == 0 and again.diff == b""
@@ -212,7 +224,7 @@ def test_fix_paths_reports_unreadable_files(tmp_path: Path) -> None:
 
 def test_fix_paths_refuses_a_file_changed_during_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "m.py"
-    target.write_bytes(b"import torch\n\nf = torch._dynamo.disable\n")
+    target.write_bytes(b"import torch\n\nf = torch._C.BoolTensor\n")
     real_fix = fix_files.fix_source
 
     def fix_then_edit(source, path, config, **kwargs):
@@ -290,16 +302,47 @@ def _patched(original: bytes, hunks: list[tuple[int, list[bytes]]]) -> bytes:
 
 
 def _fixture_config(path: Path) -> Config:
-    return config_of(path.read_bytes(), str(path))
+    # The project root is the fixtures' folder (no line length configured: 88), as in the CLI runs.
+    return replace(config_of(path.read_bytes(), str(path)), project_root=FIX_FIXTURES)
 
 
-def _after_fix_leaves_only_what_a_person_must_do(before: bytes, after: bytes, path: Path) -> None:
-    """What `check` reports on the fixed file: no ESP101 or ESP301, ESP102 only for the fixer's
-    placeholders (or blocks a person wrote wrongly before), anything else only if it was there before."""
+# `# esper-lint-fix: --unsafe-fixes --add-templates` in a fix fixture: the options it is fixed with.
+_FIX_OPTIONS = re.compile(rb"^# esper-lint-fix: (.*)$", re.M)
+_OPTION_ARGUMENTS = {"--unsafe-fixes": "unsafe", "--add-templates": "add_templates"}
+
+
+def _fix_options(raw: bytes) -> list[str]:
+    options = [word.decode() for line in _FIX_OPTIONS.findall(raw) for word in line.split()]
+    unknown = set(options) - set(_OPTION_ARGUMENTS)
+    assert not unknown, f"unknown fix options {unknown}"
+    return options
+
+
+def _fix_kwargs(raw: bytes) -> dict[str, bool]:
+    return {_OPTION_ARGUMENTS[option]: True for option in _fix_options(raw)}
+
+
+_LEAVES = re.compile(rb"^# esper-lint-fix-leaves: (ESP\d{3})\[(\S+)\]", re.M)
+
+
+def _after_fix_leaves_only_what_a_person_must_do(before: bytes, after: bytes, path: Path, withheld=()) -> None:
+    """What `check` reports on the fixed file: ESP101 or ESP301 only where the fix was withheld
+    (display-only, unsafe, a template not asked for) or the fixture says it is left
+    (`# esper-lint-fix-leaves: ESP101[name]`, e.g. in the except branch of a fallback idiom) or a
+    template above it in its scope covers it; ESP102
+    only for the fixer's placeholders (or blocks a person wrote wrongly before), anything else only
+    if it was there before."""
     config = _fixture_config(path)
     was = Counter((f.code, f.name) for f in analyse_source(before, str(path), config).findings)
-    for finding in analyse_source(after, str(path), config).findings:
-        assert finding.code not in ("ESP101", "ESP301"), finding
+    left = {(fix.code, fix.name) for fix in withheld} | {(c.decode(), n.decode()) for c, n in _LEAVES.findall(before)}
+    found = analyse_source(after, str(path), config).findings
+    templated = {f.name for f in found if f.code == "ESP102" and is_placeholder(f.message) and f.name}
+    for finding in found:
+        if finding.code == "ESP101" and any(covers(name, finding.name) for name in templated):
+            continue  # a later use in the scope of a template: covered once a person fills it in
+        if finding.code in ("ESP101", "ESP301"):
+            assert (finding.code, finding.name) in left, finding
+            continue
         if finding.code == "ESP102" and is_placeholder(finding.message):
             continue
         assert (finding.code, finding.name) in was, finding
@@ -317,14 +360,15 @@ def test_the_fix_fixtures_are_pairs() -> None:
 def test_fix_source_gives_the_expected_file_and_is_idempotent(source: Path, expected: Path) -> None:
     raw, want = source.read_bytes(), expected.read_bytes()
     config = _fixture_config(source)
-    outcome = fix_source(raw, str(source), config)
+    options = _fix_kwargs(raw)
+    outcome = fix_source(raw, str(source), config, **options)
     assert outcome.error is None, outcome.error
     assert outcome.new_source == want, unified_diff(expected.name, want, outcome.new_source)
     assert bool(outcome.applied) == (raw != want)
     ast.parse(want)
-    again = fix_source(want, str(expected), config)
+    again = fix_source(want, str(expected), config, **options)
     assert again.new_source == want and again.applied == [] and again.error is None
-    _after_fix_leaves_only_what_a_person_must_do(raw, want, source)
+    _after_fix_leaves_only_what_a_person_must_do(raw, want, source, outcome.withheld)
 
 
 @pytest.fixture(scope="module")
@@ -334,17 +378,18 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[t
     import subprocess
     import sys
 
-    groups: dict[str, list[Path]] = {}
+    groups: dict[tuple[str, tuple[str, ...]], list[Path]] = {}
     for source, _ in FIX_PAIRS:
-        groups.setdefault(config_lines(source.read_bytes()), []).append(source)
+        raw = source.read_bytes()
+        groups.setdefault((config_lines(raw), tuple(_fix_options(raw))), []).append(source)
     results = {}
-    for number, (table, sources) in enumerate(groups.items()):
+    for number, ((table, options), sources) in enumerate(groups.items()):
         folder = tmp_path_factory.mktemp(f"fix{number}")
         (folder / "pyproject.toml").write_text(f'[project]\nname = "fixtures"\n\n[tool.esper-lint]\n{table}\n')
         names = [source.name for source in sources]
         for source in sources:
             (folder / source.name).write_bytes(source.read_bytes())
-        command = [sys.executable, "-m", "esper_lint", "check", "--no-cache"]
+        command = [sys.executable, "-m", "esper_lint", "check", "--no-cache", *options]
         diff = subprocess.run([*command, "--diff", *names], cwd=folder, capture_output=True, timeout=300)
         assert diff.returncode in (0, 1) and not diff.stderr, diff.stderr.decode(errors="replace")
         after_diff = {name: (folder / name).read_bytes() for name in names}
@@ -379,20 +424,34 @@ def test_every_fixture_round_trips(path: Path) -> None:
     case = load_case(path)
     source = case.source.encode()
     before = analyse_source(source, str(path), case.config).findings
-    outcome = fix_source(source, str(path), case.config, unsafe=True)
+    outcome = fix_source(source, str(path), case.config, unsafe=True, add_templates=True)
     assert outcome.error is None
     new = outcome.new_source
     cst.parse_module(new)
     ast.parse(new)
     after = analyse_source(new, str(path), case.config).findings
-    assert [f for f in after if f.code in FIXABLE] == []
+    # Left: swaps not applied (display-only), uses in the except branch of a fallback idiom, and
+    # later uses in the scope of a template (one per scope: they are covered once it is filled in).
+    withheld = {(fix.code, fix.name) for fix in outcome.withheld}
+    templated = {f.name for f in after if f.code == "ESP102" and is_placeholder(f.message) and f.name}
+    assert all(fix.applicability == "display-only" and not fix.template for fix in outcome.withheld)
+    judged = judge_module(cst.parse_module(new), new, str(path), case.config)
+    branches = fix_document.except_branches_of_fallback_idioms(judged)
+    in_branches = {r.name for r in judged.collection.references if id(r.statement.node) in branches}
+    for finding in after:
+        if finding.code == "ESP301":
+            assert (finding.code, finding.name) in withheld, finding
+        elif finding.code == "ESP101":
+            assert finding.name in in_branches or any(covers(name, finding.name) for name in templated), finding
+        else:
+            assert finding.code not in FIXABLE, finding
     # ESP102s left: the fixer's placeholders, or blocks a person wrote wrongly before
     written_before = Counter(f.name for f in before if f.code == "ESP102")
     other_102 = Counter(f.name for f in after if f.code == "ESP102" and not is_placeholder(f.message))
     assert other_102 <= written_before
     placeholders = sum(1 for f in after if f.code == "ESP102" and is_placeholder(f.message))
     assert placeholders >= sum(1 for f in outcome.applied if "placeholders" in f.description)
-    again = fix_source(new, str(path), case.config, unsafe=True)
+    again = fix_source(new, str(path), case.config, unsafe=True, add_templates=True)
     assert again.new_source == new and again.applied == [] and again.error is None
     if not any(f.code == "ESP301" for f in outcome.applied):
         assert ast.dump(ast.parse(source)) == ast.dump(ast.parse(new))
@@ -400,7 +459,7 @@ def test_every_fixture_round_trips(path: Path) -> None:
 
 def test_the_fixable_fixture_becomes_what_it_should() -> None:
     case = load_case(FIXTURES / "fixable.py")
-    out = fix_source(case.source.encode(), "fixable.py", case.config, unsafe=True)
+    out = fix_source(case.source.encode(), "fixable.py", case.config, unsafe=True, add_templates=True)
     text = out.new_source.decode()
     assert "from torch.compiler import disable as off\n" in text
     assert "from torch._dynamo import config\nfrom torch.compiler import reset\n" in text
@@ -409,7 +468,8 @@ def test_the_fixable_fixture_becomes_what_it_should() -> None:
     assert "# the norms of every gradient at once\n        # NOTE: Private API (torch._foreach_norm)" in text
     assert "# NOTE: Private API (torch._foreach_norm, torch._foreach_mul), stable since PyTorch 1.11." in text
     assert "fallback: [x.norm() for x in xs]" not in text
-    assert Counter(f.code for f in out.applied) == Counter({"ESP301": 4, "ESP101": 4, "ESP103": 1})
+    assert Counter(f.code for f in out.applied) == Counter({"ESP301": 4, "ESP101": 3, "ESP103": 1})
+    assert len(out.templates) == 3 and all(f.code == "ESP101" for f in out.templates)  # one per block
 
 
 def test_a_sample_of_torchs_own_sources_round_trips() -> None:
@@ -426,3 +486,215 @@ def test_a_sample_of_torchs_own_sources_round_trips() -> None:
         sys.path.pop(0)
     sample = int(os.environ.get("ESPER_FIX_TORCH_SAMPLE", "40"))
     assert fix_torch_sources.run(sample=sample, jobs=2, quiet=True) == 0
+
+
+# ------------------------------------------------------------------------------ applicability
+def _replacement(name: str):
+    from esper_lint.torch_index import load_index
+
+    found = load_index().replacement(name)
+    assert found is not None, name
+    return found
+
+
+def test_a_drop_in_swap_public_in_the_whole_range_is_safe() -> None:
+    from esper_lint.fix.safety import applicable_releases, rewrite_applicability
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    releases = applicable_releases(">=2.1,<2.16", index)
+    assert releases.declared and releases.releases[0] == "2.1"
+    kind, reason = rewrite_applicability(_replacement("torch._C._autograd.kineto_available"), releases, index)
+    assert kind == "safe", reason
+
+
+def test_a_replacement_missing_from_a_release_of_the_range_is_display_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # torch.compiler.PrecompileError is public from 2.14: with torch 2.13 installed and no declared
+    # range, the range is 2.13 and newer, and the swap would break on 2.13.
+    from esper_lint.fix import safety
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    monkeypatch.setattr(safety, "installed_torch_release", lambda: "2.13")
+    releases = safety.applicable_releases(None, index)
+    assert not releases.declared and releases.releases[0] == "2.13"
+    assert "installed torch 2.13 and newer (no declared range)" in releases.description
+    kind, reason = safety.rewrite_applicability(_replacement("torch._precompile.PrecompileError"), releases, index)
+    assert kind == "display-only" and "missing from torch 2.13" in reason
+    monkeypatch.setattr(safety, "installed_torch_release", lambda: "2.14")
+    newer = safety.applicable_releases(None, index)
+    kind, _ = safety.rewrite_applicability(_replacement("torch._precompile.PrecompileError"), newer, index)
+    assert kind == "safe"
+
+
+def test_without_any_range_a_swap_must_hold_in_every_indexed_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    from esper_lint.fix import safety
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    monkeypatch.setattr(safety, "installed_torch_release", lambda: None)
+    releases = safety.applicable_releases(None, index)
+    assert releases.releases == index.releases and releases.unknown and "no installed torch" in releases.description
+    # torch.BoolTensor is in every indexed release: safe whatever the range; torch.profiler's
+    # kineto_available is not in 1.6-1.12: unsafe, since nobody said whether the code runs there.
+    assert safety.rewrite_applicability(_replacement("torch._C.BoolTensor"), releases, index)[0] == "safe"
+    kind, reason = safety.rewrite_applicability(_replacement("torch._C._autograd.kineto_available"), releases, index)
+    assert kind == "unsafe" and "set torch-versions" in reason
+
+
+def test_the_index_label_decides_between_drop_in_and_suggestion() -> None:
+    from esper_lint.fix.safety import applicable_releases, replacement_kind, rewrite_applicability
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    releases = applicable_releases(">=2.5,<2.16", index)
+    curated = _replacement("torch._dynamo.disable")
+    assert replacement_kind(curated, index) == "unverified"  # no label yet: unsafe, never safe
+    assert rewrite_applicability(curated, releases, index)[0] == "unsafe"
+
+    class Labelled:  # what the index gives once it labels its entries
+        def __init__(self, replacement, applicability: str) -> None:
+            self.__dict__.update(vars(replacement) if hasattr(replacement, "__dict__") else {})
+            for name in ("private", "replacement", "public_since", "source", "derived", "releases"):
+                setattr(self, name, getattr(replacement, name))
+            self.applicability = applicability
+
+    assert rewrite_applicability(Labelled(curated, "drop-in"), releases, index)[0] == "safe"
+    kind, reason = rewrite_applicability(Labelled(curated, "suggestion"), releases, index)
+    assert kind == "display-only" and "suggestion" in reason
+
+
+def test_a_name_mapped_through_its_modules_entry_is_a_suggestion() -> None:
+    from esper_lint.fix.safety import replacement_kind
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    mapped = index.replacement("torch.distributed._tensor.not_an_indexed_helper")
+    assert mapped is not None and mapped.replacement == "torch.distributed.tensor.not_an_indexed_helper"
+    assert replacement_kind(mapped, index) == "suggestion"
+
+
+def test_withheld_swaps_are_listed_with_the_reason() -> None:
+    config = replace(Config(), torch_versions=">=2.1,<2.16")
+    source = b"import torch\n\nf = torch._dynamo.disable\n"
+    outcome = fix_source(source, "x.py", config)
+    swaps = [fix for fix in outcome.withheld if fix.code == "ESP301"]
+    assert [(fix.line, fix.applicability) for fix in swaps] == [(3, "unsafe")]
+    assert swaps[0].description == "replace `torch._dynamo.disable` with `torch.compiler.disable`"
+    unsafe = fix_source(source, "x.py", config, unsafe=True)
+    assert b"f = torch.compiler.disable\n" in unsafe.new_source and unsafe.applied[0].applicability == "unsafe"
+
+
+def test_esp103_is_listed_but_not_applied_without_unsafe() -> None:
+    outcome = fix_source(STALE.encode(), "x.py", Config(), show_withheld=True)
+    assert outcome.new_source == STALE.encode()
+    assert [(fix.code, fix.applicability) for fix in outcome.withheld] == [("ESP103", "unsafe")]
+
+
+# ------------------------------------------------------------------------------ documentation honesty
+def test_since_comes_only_from_the_exact_name() -> None:
+    from esper_lint.fix.document import exact_since
+    from esper_lint.torch_index import load_index
+
+    index = load_index()
+    assert exact_since(index, "torch._foreach_norm").release == "1.11"
+    assert not exact_since(index, "torch._foreach_norm").at_least
+    assert exact_since(index, "torch._C._nn").at_least  # in 1.6, the first indexed release
+    assert exact_since(index, "torch.ops._c10d_functional.all_reduce") is None  # only torch.ops is indexed
+    assert exact_since(index, "torch.ops.torchrec._jagged_to_padded") is None
+    assert exact_since(index, "torch._foreach_norm.not_indexed_below_it") is None
+    assert exact_since(index, "numpy._core") is None
+
+
+def test_one_template_per_scope_is_idempotent_with_add_templates() -> None:
+    source = "import torch\n\n\nclass C:\n    a = torch.jit._drop\n    b = torch.jit._drop\n"
+    once = fixed(source, add_templates=True)
+    assert once.count("NOTE: Private API") == 1
+    assert fixed(once, add_templates=True) == once
+
+
+# ------------------------------------------------------------------------------ style
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({}, 88),
+        ({"pyproject.toml": "[tool.ruff]\nline-length = 120\n[tool.black]\nline-length = 100\n"}, 120),
+        ({"pyproject.toml": "[tool.black]\nline-length = 100\n"}, 100),
+        ({"ruff.toml": "line-length = 79\n", "pyproject.toml": "[tool.ruff]\nline-length = 120\n"}, 79),
+        ({"setup.cfg": "[flake8]\nmax-line-length = 110\n"}, 110),
+        ({"tox.ini": "[flake8]\nmax_line_length = 99\n"}, 99),
+        ({".flake8": "[flake8]\nmax-line-length = 101\n", "setup.cfg": "[flake8]\nmax-line-length = 110\n"}, 101),
+        ({"pyproject.toml": "[tool.ruff]\nline-length = 'wide'\n"}, 88),  # not a number: passed over
+        ({"pyproject.toml": "not toml ["}, 88),
+        ({"setup.cfg": "[flake8\nmax-line-length = 110\n"}, 88),
+    ],
+)
+def test_the_project_line_length_is_read_like_the_formatters(tmp_path: Path, files: dict[str, str], expected: int) -> None:
+    from esper_lint.fix.style import project_line_length
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert project_line_length(tmp_path) == expected
+
+
+def test_inserted_lines_respect_the_project_line_length(tmp_path: Path) -> None:
+    from esper_lint.fix.style import project_line_length
+
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 64\n")
+    source = "import torch\n\n\ndef f(xs):\n    return torch._foreach_norm(xs), torch._foreach_mul(xs, 2)\n"
+    out = fixed(source, replace(Config(), project_root=tmp_path), add_templates=True)
+    assert max(len(line) for line in out.splitlines() if line.lstrip().startswith("#")) <= 64
+    assert "# NOTE: Private API (torch._foreach_norm," in out and "since PyTorch 1.11." in out
+    assert codes(out) == Counter({"ESP102": 2})  # a template: still to fill in, but read as one block
+    # A line that cannot be wrapped (the placeholder is one line of code) and does not fit: no block.
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 60\n")
+    project_line_length.cache_clear()
+    assert fixed(source, replace(Config(), project_root=tmp_path), add_templates=True) == source
+
+
+# ------------------------------------------------------------------------------ command line
+def _cli(folder: Path, *arguments: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "esper_lint", "check", "--no-cache", *arguments], cwd=folder, capture_output=True, timeout=300
+    )
+
+
+def test_cli_counts_templates_apart_from_fixes(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n\n[tool.esper-lint]\ntorch-versions = ">=2.1,<2.16"\n')
+    target = tmp_path / "m.py"
+    source = b"import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\nh = torch._dynamo.disable\n"
+    target.write_bytes(source)
+    run = _cli(tmp_path, "--fix", "m.py")
+    assert run.returncode == 1
+    summary = run.stderr.decode().strip().splitlines()[-1]
+    assert summary == (
+        "esper-lint: fixed 2 finding(s) in 1 file(s); not applied: 1 more with --unsafe-fixes, "
+        "1 template(s) with --add-templates"
+    ), summary
+    assert b"<FALLBACK" not in target.read_bytes()
+    run = _cli(tmp_path, "--fix", "--add-templates", "m.py")
+    assert "inserted 1 template(s) to fill in" in run.stderr.decode() and "fixed 0 finding(s)" in run.stderr.decode()
+    assert target.read_bytes().count(b"<FALLBACK") == 1
+
+
+def test_cli_show_fixes_lists_every_fix_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n\n[tool.esper-lint]\ntorch-versions = ">=2.1,<2.16"\n')
+    target = tmp_path / "m.py"
+    source = b"import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\nh = torch._dynamo.disable\n"
+    target.write_bytes(source)
+    run = _cli(tmp_path, "--show-fixes", "m.py")
+    assert target.read_bytes() == source
+    lines = run.stderr.decode().splitlines()
+    assert "m.py:3: ESP301 replace `torch._C.BoolTensor` with `torch.BoolTensor` [would apply]" in lines
+    assert any(line.startswith("m.py:4: ESP101 insert a documentation template") and "with --add-templates" in line for line in lines)
+    unsafe = [line for line in lines if line.startswith("m.py:5: ESP301 replace `torch._dynamo.disable`")]
+    assert len(unsafe) == 1 and "unsafe: with --unsafe-fixes" in unsafe[0]
+
+
+def test_cli_add_templates_needs_fix_or_diff(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("x = 1\n")
+    run = _cli(tmp_path, "--add-templates", "m.py")
+    assert run.returncode == 2 and b"--add-templates needs --fix" in run.stderr

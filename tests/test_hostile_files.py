@@ -36,8 +36,9 @@ COMMAND = [sys.executable, "-m", "esper_lint"]
 READERS = {
     "check": (["check", "--no-cache"], NORMAL),
     "check-cached": (["check"], NORMAL),
-    "fix": (["check", "--no-cache", "--fix"], "ok.py:"),
-    "diff": (["check", "--no-cache", "--diff"], "+++ ok.py"),
+    # ok.py's only fix is a template (torch._x is unknown to the index): asked for with --add-templates.
+    "fix": (["check", "--no-cache", "--fix", "--add-templates"], "ok.py:"),
+    "diff": (["check", "--no-cache", "--diff", "--add-templates"], "+++ ok.py"),
     "verify": (["verify", "--no-cache"], "ok.py:2:1: ESP203"),
     "inventory": (["inventory", "--no-cache"], "torch._x"),
 }
@@ -523,8 +524,8 @@ def test_a_failed_or_interrupted_write_leaves_no_temporary(tmp_path: Path, monke
 
 
 # ----------------------------------------------------------------------------- item 15: links, owners, hard links
-FIXABLE = b"import torch\n\nf = torch._dynamo.disable\n"
-FIXED = b"import torch\n\nf = torch.compiler.disable\n"
+FIXABLE = b"import torch\n\nf = torch._C.BoolTensor\n"
+FIXED = b"import torch\n\nf = torch.BoolTensor\n"
 
 
 def project(folder: Path) -> Path:
@@ -623,11 +624,11 @@ def test_fix_paths_defaults_to_the_project_root(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- item 16: --diff is patch-exact
 DIFF_CASES = {
-    "utf8_bom": b"\xef\xbb\xbfimport torch\n\nf = torch._dynamo.disable\n",
-    "latin1": b"# -*- coding: latin-1 -*-\nimport torch\ns = 'caf\xe9'\nf = torch._dynamo.disable\n",
-    "crlf_no_final_newline": b"import torch\r\n\r\nf = torch._dynamo.disable",
-    "lone_cr": b"import torch\r\rf = torch._dynamo.disable\r",
-    "form_feed_and_nel": b"import torch\n\x0c\ns = '\xc2\x85'\nf = torch._dynamo.disable\n",
+    "utf8_bom": b"\xef\xbb\xbfimport torch\n\nf = torch._C.BoolTensor\n",
+    "latin1": b"# -*- coding: latin-1 -*-\nimport torch\ns = 'caf\xe9'\nf = torch._C.BoolTensor\n",
+    "crlf_no_final_newline": b"import torch\r\n\r\nf = torch._C.BoolTensor",
+    "lone_cr": b"import torch\r\rf = torch._C.BoolTensor\r",
+    "form_feed_and_nel": b"import torch\n\x0c\ns = '\xc2\x85'\nf = torch._C.BoolTensor\n",
 }
 
 

@@ -14,13 +14,13 @@ from esper_lint.config import config_from_table
 from esper_lint.data import tomllib
 from esper_lint.engine import analyse_source
 from esper_lint.fix import FIXABLE_CODES, UNSAFE_CODES
-from esper_lint.fix.registry import FIXERS
+from esper_lint.fix.registry import FIX_CAPS, FIXERS
 from esper_lint.frontends import cli
 from esper_lint.testing import missing_private_apis
 
 RULES = list(catalog.all_rules().values())
-SECTIONS = ("What it does", "Why it matters", "Example", "Use instead", "Options")  # every document has these
-OPTIONAL_SECTIONS = ("Fix safety", "References")  # "Fix safety" exactly where the front matter has `fix`
+SECTIONS = ("What it does", "Why it matters", "Example", "Use instead", "Fix safety", "Options")  # every document has these
+OPTIONAL_SECTIONS = ("References",)
 PLACEHOLDERS = {"name", "details", "version"}  # the private name, what the judge found, ESP203's torch version
 PACKAGE = Path(catalog.__file__).resolve().parent
 REPOSITORY = PACKAGE.parent
@@ -64,13 +64,17 @@ def test_rule_document_has_every_section(rule: catalog.Rule) -> None:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
-def test_fix_safety_section_iff_the_rule_has_a_fix(rule: catalog.Rule) -> None:
+def test_fix_safety_section_says_what_the_front_matter_says(rule: catalog.Rule) -> None:
+    """Every document has '## Fix safety', as ruff's do: "This fix is <fix>" where the front matter
+    has `fix` (the most applicable its fixes can be), "There is no fix" where it has none."""
     section = rule.section("Fix safety")
-    state = "present" if section else "absent"
-    assert bool(section) == (rule.fix is not None), f"{rule.code}: fix = {rule.fix!r}, but '## Fix safety' is {state}"
-    if rule.fix is not None:
-        assert section.startswith(f"This fix is {rule.fix}:"), f"{rule.code}: '## Fix safety' must open with 'This fix is {rule.fix}:'"
-        assert ("--unsafe-fixes" in section) == (rule.fix == "unsafe"), f"{rule.code}: say whether --unsafe-fixes is needed"
+    if rule.fix is None:
+        assert section.startswith("There is no fix"), f"{rule.code}: no `fix`, so '## Fix safety' opens with 'There is no fix'"
+        return
+    assert section.startswith(f"This fix is {rule.fix}"), f"{rule.code}: '## Fix safety' must open with 'This fix is {rule.fix}'"
+    assert "--unsafe-fixes" in section or (rule.fix == "safe" and "--fix" in section), f"{rule.code}: say which flag applies it"
+    if rule.fix == "unsafe":
+        assert "--unsafe-fixes" in section, f"{rule.code}: an unsafe fix needs --unsafe-fixes: say so"
 
 
 def test_the_fixer_registry_and_the_catalog_name_the_same_codes() -> None:
@@ -80,6 +84,7 @@ def test_the_fixer_registry_and_the_catalog_name_the_same_codes() -> None:
     assert set(registered) == documented, "each fix needs a `fix` key in its rule document, and each `fix` key a registered fixer"
     assert FIXABLE_CODES == ("ESP301", "ESP101", "ESP103")  # the application order
     assert UNSAFE_CODES == {rule.code for rule in RULES if rule.fix == "unsafe"} == {"ESP103"}
+    assert {rule.code: rule.fix for rule in RULES if rule.fix is not None} == FIX_CAPS  # the cap the fixers apply
     for fixer in FIXERS:
         entry = fixer.rewrite or fixer.comment
         assert (fixer.rewrite is None) != (fixer.comment is None), f"{fixer.code}: a fixer rewrites code or edits comments"
@@ -208,3 +213,23 @@ def test_the_rules_off_by_default_are_those_the_configuration_leaves_out() -> No
     for rule in RULES:
         assert code_enabled(rule.code, ("ESP",), ()) is not rule.off_by_default
         assert code_enabled(rule.code, (rule.code,), ())
+
+
+FIXABLE_RULES = [rule for rule in RULES if rule.fix is not None]
+
+
+@pytest.mark.parametrize("rule", FIXABLE_RULES, ids=lambda r: r.code)
+def test_the_fix_turns_the_example_into_what_to_use_instead(rule: catalog.Rule) -> None:
+    """`esper-lint check --fix --select CODE` (with --unsafe-fixes for an unsafe fix) makes each
+    "Example" of a fixable rule into its "Use instead", byte for byte."""
+    from esper_lint.fix import fix_source
+
+    examples, wanted = rule.examples("Example"), rule.examples("Use instead")
+    assert len(examples) == len(wanted), f"{rule.code}: one 'Use instead' per 'Example'"
+    config = config_from_table(tomllib.loads(rule.example_config), f"rules/{rule.code}.md")
+    for example, expected in zip(examples, wanted, strict=True):
+        outcome = fix_source(
+            example.encode(), "example.py", config, select_enabled=lambda code: code == rule.code, unsafe=rule.fix == "unsafe"
+        )
+        assert outcome.error is None, outcome.error
+        assert outcome.new_source.decode() == expected, f"{rule.code}: --fix gives\n{outcome.new_source.decode()}"

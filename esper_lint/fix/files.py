@@ -181,6 +181,7 @@ class FileFix:
     path: Path
     display: str
     applied: list[AppliedFix] = field(default_factory=list)
+    withheld: list[AppliedFix] = field(default_factory=list)  # found, not applied (unsafe, display-only, templates)
     changed: bool = False  # the fixed bytes differ from the file's
     written: bool = False  # mode "fix" only
     error: str | None = None  # "path: reason"
@@ -191,23 +192,41 @@ class FixRun:
     files: list[FileFix]
     diff: bytes  # every changed file's unified diff (see `unified_diff`), in input order
     errors: list[str]  # "path: reason"
-    fixed: int  # fixes applied ("fix") or that would apply ("diff")
+    fixed: int  # fixes applied ("fix") or that would apply ("diff"), templates not counted
+    templates: int = 0  # documentation templates inserted ("fix") or that would be ("diff")
 
     @property
     def changed_files(self) -> int:
         return sum(1 for item in self.files if item.changed)
 
+    def withheld(self, *, template: bool = False, applicability: str | None = None) -> int:
+        """How many fixes were found and not applied (or templates, with `template`)."""
+        return sum(
+            1
+            for item in self.files
+            for fix in item.withheld
+            if fix.template == template and (applicability is None or fix.applicability == applicability)
+        )
+
 
 def _fix_one(
-    task: tuple[str, str, Config, bool, Callable[[str], bool] | None],
+    task: tuple[str, str, Config, bool, Callable[[str], bool] | None, bool, bool],
 ) -> tuple[str, bytes | None, FixOutcome | None, str | None]:
-    raw_path, display, config, unsafe, select_enabled = task
+    raw_path, display, config, unsafe, select_enabled, add_templates, show_withheld = task
     try:
         data = read_regular_file(raw_path)
     except OSError as exc:
         return raw_path, None, None, f"{display}: cannot read: {exc.strerror or exc}"
     with processing(display):  # a bug names the file and ends the run as an internal error
-        outcome = fix_source(data, display, config, select_enabled=select_enabled, unsafe=unsafe)
+        outcome = fix_source(
+            data,
+            display,
+            config,
+            select_enabled=select_enabled,
+            unsafe=unsafe,
+            add_templates=add_templates,
+            show_withheld=show_withheld,
+        )
     return raw_path, data, outcome, None
 
 
@@ -220,8 +239,12 @@ def fix_paths(
     select_enabled: Callable[[str], bool] | None = None,
     jobs: int | None = 1,
     roots: Sequence[Path] | None = None,
+    add_templates: bool = False,
+    show_withheld: bool = False,
 ) -> FixRun:
-    """Fix (mode "fix": write) or show (mode "diff": write nothing) every file's fixes.
+    """Fix (mode "fix": write) or show (mode "diff": write nothing) every file's fixes; with
+    `add_templates` also the documentation templates, with `show_withheld` also list (in each
+    FileFix.withheld) the unsafe fixes not applied (the display-only ones are always listed).
 
     Mode "fix" writes no file through a symbolic link whose target lies outside `roots` (default:
     the project root), and first removes the temporary files killed runs left in the files' folders."""
@@ -234,7 +257,9 @@ def fix_paths(
     files = list(by_real_path.values())
     if mode == "fix":
         remove_stale_temporaries({Path(os.path.realpath(path)).parent for path in files})
-    tasks = [(str(path), display_path(path), config, unsafe, select_enabled) for path in files]
+    tasks = [
+        (str(path), display_path(path), config, unsafe, select_enabled, add_templates, show_withheld) for path in files
+    ]
     if select_enabled is not None:
         try:
             pickle.dumps(select_enabled)
@@ -252,6 +277,7 @@ def fix_paths(
             run.errors.append(read_error)
             continue
         assert outcome is not None and data is not None
+        item.withheld = outcome.withheld
         if outcome.error is not None:
             item.error = f"{display}: cannot fix: {outcome.error}"
             run.errors.append(item.error)
@@ -262,7 +288,8 @@ def fix_paths(
             item.changed = True
             diffs.append(unified_diff(raw_path, data, outcome.new_source))
             if mode == "diff":
-                run.fixed += len(outcome.applied)
+                run.fixed += len(outcome.fixes)
+                run.templates += len(outcome.templates)
             elif not inside_project(Path(raw_path), real_roots):
                 target = display_path(Path(os.path.realpath(raw_path)))
                 item.error = f"{display}: a symbolic link to {target}, outside the project; not written"
@@ -271,7 +298,8 @@ def fix_paths(
                 try:
                     write_atomically(Path(raw_path), outcome.new_source, data)
                     item.written = True
-                    run.fixed += len(outcome.applied)
+                    run.fixed += len(outcome.fixes)
+                    run.templates += len(outcome.templates)
                 except NotWritten as exc:
                     item.error = str(exc)
                     run.errors.append(item.error)

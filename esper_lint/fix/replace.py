@@ -11,16 +11,19 @@ Two forms are rewritten, both keeping the names the user chose:
   renamed replacement keeps the local name: `from torch.jit import is_tracing as
   _get_tracing_state`). A from-import that also imports names staying private is split.
 
-`import <module>` is added after the file's leading imports when the replacement's module may not be
-loaded by `import torch` in every supported release, and a plain `import torch._x` that only the
+`import <module>` is added where isort would put it (among the file's imports of the root, sorted)
+when the replacement's module may not be loaded by `import torch` in every supported release, and a plain `import torch._x` that only the
 rewritten chains used is dropped (or becomes `import torch` when something else needs the root
 bound, or when comments sit on it). Other forms (`getattr` strings, `import torch._x as y`,
 string annotations) are left for a person.
+
+Only swaps whose applicability allows it are made (`AdmitByApplicability`: safe ones, unsafe ones
+with `--unsafe-fixes`); the others are recorded as withheld with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -31,7 +34,7 @@ from esper_lint.analysis.resolver import Reference, ReferenceCollector, dotted_n
 from esper_lint.fast.positions import node_starts
 from esper_lint.fix.analysis import Judged, judge_module
 from esper_lint.fix.edits import AppliedFix, FixState
-from esper_lint.fix.safety import check_parses, check_replacement_ast
+from esper_lint.fix.safety import Applicability, applicable_releases, check_parses, check_replacement_ast, rewrite_applicability
 from esper_lint.fix.tree import TargetedTransformer, paths_to, walk
 from esper_lint.names import covers, is_private_name
 from esper_lint.torch_index import TorchIndex, load_index
@@ -121,10 +124,45 @@ def _needs_import(module: str, base: str | None) -> bool:
     return base is None or not covers(module, base)
 
 
-def plan_replacements(judged: Judged, index: TorchIndex, roots: Sequence[str]) -> ReplacementPlan:
+# Decides, for one ESP301 finding, whether its swap is applied now (see `AdmitByApplicability`).
+Admit = Callable[[Verdict, Reference], bool]
+
+
+class AdmitByApplicability:
+    """The swaps applied now: those whose applicability (safety.rewrite_applicability, capped by
+    ESP301's rule document) allows it; the others are withheld with the reason. `kinds` keeps the
+    applicability of each admitted swap, by id of its finding's anchor."""
+
+    def __init__(self, state: FixState, index: TorchIndex) -> None:
+        self.state = state
+        self.index = index
+        self.kinds: dict[int, Applicability] = {}
+
+    def __call__(self, verdict: Verdict, reference: Reference) -> bool:
+        replacement = self.index.replacement(reference.name)
+        if replacement is None:
+            return False
+        releases = applicable_releases(self.state.config.torch_versions, self.index, reference)
+        own, reason = rewrite_applicability(replacement, releases, self.index)
+        kind, apply = self.state.decide("ESP301", own)
+        if apply:
+            self.kinds[id(verdict.anchor)] = kind
+        else:
+            description = f"replace `{reference.name}` with `{replacement.replacement}`"
+            self.state.withhold(verdict.anchor, "ESP301", reference.name, description, kind, reason)
+        return apply
+
+
+def plan_replacements(
+    judged: Judged, index: TorchIndex, roots: Sequence[str], admit: Admit | None = None
+) -> ReplacementPlan:
     plan = ReplacementPlan()
     knowledge = judged.knowledge
-    targets = judged.references_for("ESP301")
+    targets = [
+        (verdict, reference)
+        for verdict, reference in judged.references_for("ESP301")
+        if admit is None or admit(verdict, reference)
+    ]
     for reference in judged.collection.references:
         node = reference.statement.node
         if isinstance(node, cst.SimpleStatementLine) and any(isinstance(s, cst.Import) for s in node.body):
@@ -353,8 +391,11 @@ def apply_replacements(module: cst.Module, plan: ReplacementPlan) -> cst.Module:
 
 
 def add_imports(module: cst.Module, modules: Iterable[str]) -> cst.Module:
-    """`import <module>` for each module not imported so at the top level, after the file's leading
-    docstring, `__future__` imports and imports."""
+    """`import <module>` for each module not imported so at the top level, where isort (and ruff's
+    `I` rules, by default) would put it: among the file's top-level plain imports of the same root
+    package, in sorted order (plain imports before from-imports in a section); without any, before
+    the root's first top-level from-import; without that either, after the file's leading
+    docstring, `__future__` imports and absolute imports (before its relative imports)."""
     present: set[str | None] = set()
     for statement in module.body:
         if isinstance(statement, cst.SimpleStatementLine):
@@ -364,7 +405,54 @@ def add_imports(module: cst.Module, modules: Iterable[str]) -> cst.Module:
     needed = sorted(set(modules) - present)
     if not needed:
         return module
-    body = list(module.body)
+    body: list[cst.SimpleStatementLine | cst.BaseCompoundStatement] = list(module.body)
+    for name in reversed(needed):  # each inserted at its own place; reversed keeps equal places in order
+        position = _import_position(body, name)
+        new = cst.SimpleStatementLine(body=[cst.Import(names=[cst.ImportAlias(name=_dotted_expr(name))])])
+        if position < len(body) and _opens_the_group(body, position, name):
+            new, body[position] = _take_leading_lines(new, body[position])
+        body.insert(position, new)
+    return module.with_changes(body=body)
+
+
+def _sort_key(dotted: str) -> str:
+    return dotted.lower()  # isort's default `force_sort_within_sections = false`, case-insensitive
+
+
+def _plain_import_of(statement: cst.CSTNode, root: str) -> str | None:
+    """The first module a top-level `import root...` statement imports, or None."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if not isinstance(small, cst.Import):
+        return None
+    first = dotted_name(small.names[0].name)
+    return first if first is not None and (first == root or first.startswith(root + ".")) else None
+
+
+def _from_import_of(statement: cst.CSTNode, root: str) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if not isinstance(small, cst.ImportFrom) or small.relative or small.module is None:
+        return False
+    module = dotted_name(small.module)
+    return module is not None and (module == root or module.startswith(root + "."))
+
+
+def _import_position(body: Sequence[cst.BaseStatement], name: str) -> int:
+    root = name.split(".")[0]
+    plain = [(index, found) for index, statement in enumerate(body) if (found := _plain_import_of(statement, root))]
+    if plain:
+        after = [index for index, found in plain if _sort_key(found) <= _sort_key(name)]
+        return after[-1] + 1 if after else plain[0][0]
+    froms = [index for index, statement in enumerate(body) if _from_import_of(statement, root)]
+    if froms:
+        return froms[0]
+    return _after_leading_imports(body)
+
+
+def _after_leading_imports(body: Sequence[cst.BaseStatement]) -> int:
     position = 0
     for index, statement in enumerate(body):
         if not isinstance(statement, cst.SimpleStatementLine):
@@ -375,13 +463,30 @@ def add_imports(module: cst.Module, modules: Iterable[str]) -> cst.Module:
             position = 1
             continue
         if all(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body):
+            if any(isinstance(small, cst.ImportFrom) and small.relative for small in statement.body):
+                break  # relative imports come last: the new absolute import goes before them
             position = index + 1
             continue
         break
-    new = [
-        cst.SimpleStatementLine(body=[cst.Import(names=[cst.ImportAlias(name=_dotted_expr(name))])]) for name in needed
-    ]
-    return module.with_changes(body=[*body[:position], *new, *body[position:]])
+    return position
+
+
+def _opens_the_group(body: Sequence[cst.BaseStatement], position: int, name: str) -> bool:
+    """Whether the statement at `position` is the first of an import group (its comment lines or
+    blank lines above belong to the group, so they go above the new import)."""
+    statement = body[position]
+    return isinstance(statement, cst.SimpleStatementLine) and bool(statement.leading_lines) and (
+        _plain_import_of(statement, name.split(".")[0]) is not None or _from_import_of(statement, name.split(".")[0])
+    )
+
+
+def _take_leading_lines(
+    new: cst.SimpleStatementLine, statement: cst.SimpleStatementLine | cst.BaseCompoundStatement
+) -> tuple[cst.SimpleStatementLine, cst.SimpleStatementLine | cst.BaseCompoundStatement]:
+    """Move the blank and comment lines above `statement` to `new`, inserted just before it."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return new, statement
+    return new.with_changes(leading_lines=statement.leading_lines), statement.with_changes(leading_lines=())
 
 
 # ------------------------------------------------------------------ unused private imports
@@ -477,7 +582,10 @@ def replace_with_public(state: FixState) -> None:
     only they used are dropped, and the result is checked to differ only there."""
     module, current, roots = state.module, state.source, state.config.roots
     judged = judge_module(module, current, state.path, state.config)
-    plan = plan_replacements(judged, load_index(), roots)
+    index = load_index()
+    admit = AdmitByApplicability(state, index)
+    plan = plan_replacements(judged, index, roots, admit)
+    state.resolve_withheld(module)
     if plan.empty:
         return
     starts = node_starts(module, [*(item.verdict.anchor for item in plan.done), *plan.private_imports.values()])
@@ -491,7 +599,8 @@ def replace_with_public(state: FixState) -> None:
     check_replacement_ast(current, new, plan.old_chains | plan.new_chains, roots)
     for item in plan.done:
         line = starts.get(id(item.verdict.anchor), (1, 1))[0]
-        state.applied.append(AppliedFix("ESP301", line, item.reference.name, item.description))
+        kind = admit.kinds.get(id(item.verdict.anchor), "safe")
+        state.applied.append(AppliedFix("ESP301", line, item.reference.name, item.description, kind))
     for dropped in dict.fromkeys(removed):
         anchor = plan.private_imports.get(dropped)
         line = starts.get(id(anchor), (1, 1))[0] if anchor is not None else 1

@@ -35,11 +35,15 @@ def comments_to_remove(statement: Statement) -> list[cst.Comment]:
 
 def remove_stale_blocks(judged: Judged, state: FixState, edits: CommentEdits) -> None:
     """The ESP103 fixer: every stale block's comments are removed."""
+    kind, apply = state.decide("ESP103", "safe")  # the rule's cap: unsafe, since it deletes a person's words
     for verdict, statement in judged.stale_statements():
         comments = comments_to_remove(statement)
-        if comments:
-            edits.remove.update(id(comment) for comment in comments)
-            edits.targets.extend(comments)
-            edits.notes.append(
-                (verdict.anchor, "ESP103", None, f"remove the stale Private API block ({len(comments)} comment line(s))")
-            )
+        if not comments:
+            continue
+        description = f"remove the stale Private API block ({len(comments)} comment line(s))"
+        if not apply:
+            state.withhold(verdict.anchor, "ESP103", None, description, kind, "it deletes a person's words")
+            continue
+        edits.remove.update(id(comment) for comment in comments)
+        edits.targets.extend(comments)
+        edits.notes.append((verdict.anchor, "ESP103", None, description))

@@ -27,7 +27,8 @@ from esper_lint.frontends.output import REPORTERS
 from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
 from esper_lint.model import Finding, ReferenceRecord
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the fixer (libcst) is imported only when a fix is asked for
+    from esper_lint.fix import FixRun
     from esper_lint.frontends.settings import Settings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
@@ -115,19 +116,28 @@ def _add_check(commands: Any) -> None:
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     fixing = check.add_mutually_exclusive_group()
     fixing.add_argument(
-        "--fix", action="store_true", help="apply the safe fixes in place (ESP301, ESP101 templates), then report what remains"
+        "--fix", action="store_true", help="apply the safe fixes in place (ESP301, ESP101, ESP103), then report what remains"
     )
     fixing.add_argument(
         "--diff", action="store_true", help="print the fixes as a unified diff and change nothing (exit 1 when there is something to fix)"
     )
-    check.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that delete a person's words (ESP103: stale blocks)")
+    check.add_argument(
+        "--unsafe-fixes", action="store_true", help="also apply the unsafe fixes (ESP103: stale blocks; swaps not proven for your range)"
+    )
+    check.add_argument(
+        "--add-templates",
+        action="store_true",
+        help="with --fix or --diff: insert a documentation template to fill in where no complete block is known",
+    )
+    check.add_argument(
+        "--show-fixes", action="store_true", help="list every fix found, applied or not, and mark fixable findings [*]"
+    )
     check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record today's findings in FILE and exit 0")
     check.add_argument("--baseline", type=Path, metavar="FILE", help="report only findings that are not in FILE")
     check.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
     check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     check.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
     check.add_argument("--statistics", action="store_true", help="print the number of findings per code instead of the findings")
-    check.add_argument("--show-fixes", action="store_true", help="mark the findings --fix can fix with [*] in the concise format too")
     check.add_argument("-q", "--quiet", action="store_true", help="print the findings only: no summary line")
     check.add_argument("--show-settings", action="store_true", help="print the configuration each PATH uses, and where it came from")
     check.add_argument("--show-files", action="store_true", help="print the files a run would check, and check nothing")
@@ -310,6 +320,9 @@ def _check(args: argparse.Namespace) -> int:
         gitignore = GitIgnore()
     discovery = discover(paths, Config(), config_for=settings.for_folder, gitignore=gitignore)
     errors = list(discovery.errors)
+    if args.add_templates and not (args.diff or args.fix):
+        print("esper-lint: error: --add-templates needs --fix (to insert them) or --diff (to show them)", file=sys.stderr)
+        return EXIT_ERROR
     if args.show_files:
         for path in discovery.files:
             print(display_path(path))
@@ -319,7 +332,7 @@ def _check(args: argparse.Namespace) -> int:
     if not discovery.files and not errors and not args.quiet:
         print(f"esper-lint: warning: no Python files found under {', '.join(map(display_path, paths))}", file=sys.stderr)
     groups = _group_by_config(discovery.files, settings)
-    if args.diff or args.fix:
+    if args.diff or args.fix or args.show_fixes:
         exit_code = EXIT_CLEAN
         for config, files in groups:
             fix_errors, group_exit = _apply_fixes(args, config, files)
@@ -434,13 +447,58 @@ def _apply_fixes(args: argparse.Namespace, config: Config, files: list[Path]) ->
 
     # Written through a symbolic link only into the project or a folder named on the command line.
     roots = [config.project_root, *(path for path in args.paths if os.path.isdir(path))]
-    mode: Literal["fix", "diff"] = "diff" if args.diff else "fix"
-    run = fix_paths(files, config, mode=mode, unsafe=args.unsafe_fixes, jobs=args.jobs, roots=roots)
+    mode: Literal["fix", "diff"] = "fix" if args.fix else "diff"  # --show-fixes alone writes nothing
+    run = fix_paths(
+        files,
+        config,
+        mode=mode,
+        unsafe=args.unsafe_fixes,
+        jobs=args.jobs,
+        roots=roots,
+        add_templates=args.add_templates,
+        show_withheld=args.show_fixes,
+    )
+    if args.show_fixes:
+        _show_fixes(run, applied=args.fix)
     if args.diff:
         _write_bytes(run.diff)  # the files' own bytes, so that `patch` gives exactly the fixed files
-    else:
-        print(f"esper-lint: fixed {run.fixed} finding(s) in {run.changed_files} file(s)", file=sys.stderr)
+    elif args.fix:
+        print(f"esper-lint: {fix_summary(run)}", file=sys.stderr)
     return list(run.errors), EXIT_FINDINGS if run.changed_files else EXIT_CLEAN
+
+
+def fix_summary(run: FixRun) -> str:
+    """What --fix did, in words: fixes and templates counted apart, and what it left."""
+    text = f"fixed {run.fixed} finding(s) in {run.changed_files} file(s)"
+    if run.templates:
+        text += f"; inserted {run.templates} template(s) to fill in"
+    left = []
+    unsafe = run.withheld(applicability="unsafe")
+    if unsafe:
+        left.append(f"{unsafe} more with --unsafe-fixes")
+    shown = run.withheld(applicability="display-only")
+    if shown:
+        left.append(f"{shown} display-only fix(es) (--show-fixes lists them)")
+    templates = run.withheld(template=True)
+    if templates:
+        left.append(f"{templates} template(s) with --add-templates")
+    return text + (f"; not applied: {', '.join(left)}" if left else "")
+
+
+def _show_fixes(run: FixRun, *, applied: bool) -> None:
+    """One line per fix found: where, its code, what it does, and whether it was applied (or why not)."""
+    done = "applied" if applied else "would apply"
+    for item in run.files:
+        rows = [(fix, done if not fix.template else f"template, {done}") for fix in item.applied]
+        for fix in item.withheld:
+            if fix.template:
+                rows.append((fix, "template: with --add-templates"))
+            elif fix.applicability == "unsafe":
+                rows.append((fix, f"unsafe: with --unsafe-fixes; {fix.reason}"))
+            else:
+                rows.append((fix, f"display-only: {fix.reason}"))
+        for fix, state in sorted(rows, key=lambda row: row[0].line):
+            print(f"{item.display}:{fix.line}: {fix.code} {fix.description} [{state}]", file=sys.stderr)
 
 
 def _write_bytes(data: bytes) -> None:
