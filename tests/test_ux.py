@@ -13,6 +13,8 @@ import pytest
 
 BAD = "import torch\n\nnorms = torch._foreach_norm(grads)\n"
 GOOD = "import torch\n\nx = torch.ones(3)\n"
+# Its ESP101 has a safe fix (the index knows the "since", the registry the fallback); BAD's has none.
+FIXABLE = "import torch\n\ntorch._dynamo.disable(f)\n"
 SUMMARY_CLEAN = "All checks passed!\n"
 
 
@@ -129,9 +131,9 @@ def test_a_closed_pipe_is_no_traceback(tmp_path: Path, args: list[str]) -> None:
 
 # ----------------------------------------------------------------------------- 3: output
 def test_the_summary_is_on_stderr_and_the_machine_formats_stay_exact(tmp_path: Path) -> None:
-    root = project(tmp_path, files={"bad.py": BAD, "fix.py": "import torch\n\ntorch._dynamo.disable(f)\n"})
+    root = project(tmp_path, files={"bad.py": BAD, "fix.py": FIXABLE})
     text = run(root, "check")
-    assert text.returncode == 1 and text.stderr == "Found 3 findings (3 fixable with --fix).\n"
+    assert text.returncode == 1 and text.stderr == "Found 3 findings (1 fixable with --fix).\n"
     assert text.stdout.startswith("bad.py:3:9: ESP101 private API")
     quiet = run(root, "check", "--quiet")
     assert quiet.stderr == "" and quiet.stdout == text.stdout
@@ -146,7 +148,7 @@ def test_full_format_shows_the_source_line_and_a_caret_under_the_column(tmp_path
     root = project(tmp_path)
     result = run(root, "check", "--output-format", "full")
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("bad.py:3:9: ESP101 [*] private API `torch._foreach_norm`")
+    assert lines[0].startswith("bad.py:3:9: ESP101 private API `torch._foreach_norm`")
     assert lines[1:4] == ["  |", "3 | norms = torch._foreach_norm(grads)", "  |         ^ ESP101"]
 
 
@@ -156,15 +158,17 @@ def test_concise_is_the_text_format_and_format_is_an_alias(tmp_path: Path) -> No
 
 
 def test_statistics_count_per_code_with_the_fixable_marker(tmp_path: Path) -> None:
-    root = project(tmp_path, files={"a.py": BAD, "b.py": BAD, "c.py": "import torch\n\ntorch._dynamo.disable(f)\n"})
+    root = project(tmp_path, files={"a.py": BAD, "b.py": BAD, "c.py": FIXABLE})
     result = run(root, "check", "--statistics")
-    assert result.stdout.splitlines() == ["3\tESP101\t[*] undocumented-private-api", "1\tESP301\t[*] public-replacement-available"]
+    assert result.stdout.splitlines() == ["3\tESP101\t[*] undocumented-private-api", "1\tESP301\t    public-replacement-available"]
+    only_unfixable = project(tmp_path / "other", files={"a.py": BAD})
+    assert run(only_unfixable, "check", "--statistics").stdout == "1\tESP101\t    undocumented-private-api\n"
 
 
 def test_show_fixes_marks_fixable_findings_in_the_concise_format(tmp_path: Path) -> None:
-    root = project(tmp_path, 'select = ["ESP", "ESP002"]\n', files={"a.py": BAD, "b.py": "x = 1  # noqa: ESP101\n"})
+    root = project(tmp_path, 'select = ["ESP", "ESP002"]\n', files={"a.py": FIXABLE, "b.py": "x = 1  # noqa: ESP101\n", "c.py": BAD})
     lines = run(root, "check", "--show-fixes").stdout.splitlines()
-    assert "a.py:3:9: ESP101 [*] private API" in lines[0] and "[*]" not in lines[1]
+    assert "a.py:3:1: ESP101 [*] private API" in lines[0] and "[*]" not in "".join(lines[1:]), lines
 
 
 def test_colour_follows_the_terminal_no_color_and_force_color(tmp_path: Path) -> None:

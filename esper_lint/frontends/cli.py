@@ -14,7 +14,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -382,7 +382,19 @@ def _check(args: argparse.Namespace) -> int:
         from esper_lint.frontends.baseline import load_baseline, new_findings
 
         findings = new_findings(findings, args.baseline, load_baseline(args.baseline), real_paths)
-    return _report(args, findings, errors)
+
+    def located(display: str) -> tuple[bytes, Config] | None:
+        from esper_lint.frontends.reading import read_regular_file
+
+        path = real_paths.get(display)
+        if path is None:
+            return None
+        try:
+            return read_regular_file(str(path)), settings.for_file(path)
+        except OSError:
+            return None
+
+    return _report(args, findings, errors, locate=located)
 
 
 def _settings_files_as_folders(paths: list[Path]) -> list[Path]:
@@ -437,7 +449,7 @@ def _check_stdin(args: argparse.Namespace, paths: list[Path], settings: Settings
 
         judged = judge_declarations(config.private_apis, config.source, declarations_display(config.source), config.roots, None)
         findings.extend(f for f in judged if config.enabled(f.code, f.path))
-    return _report(args, findings, [], sources={display: data})
+    return _report(args, findings, [], sources={display: data}, locate=lambda path: (data, config) if path == display else None)
 
 
 def _apply_fixes(args: argparse.Namespace, config: Config, files: list[Path]) -> tuple[list[str], int]:
@@ -515,11 +527,21 @@ def _cache_dir(args: argparse.Namespace, config: Config) -> Path | None:
     return None if args.no_cache else (args.cache_dir or config.project_root / CACHE_DIR_NAME)
 
 
-def _report(args: argparse.Namespace, findings: list[Finding], errors: list[str], sources: dict[str, bytes] | None = None) -> int:
+# A finding's file as the fixer must read it: its bytes and its configuration (None: unknown).
+_Locate = Callable[[str], "tuple[bytes, Config] | None"]
+
+
+def _report(
+    args: argparse.Namespace,
+    findings: list[Finding],
+    errors: list[str],
+    sources: dict[str, bytes] | None = None,
+    locate: _Locate | None = None,
+) -> int:
     findings.sort(key=Finding.sort_key)
     output_format = getattr(args, "format", "text")
     if output_format in HUMAN_FORMATS and getattr(args, "command", None) == "check":
-        _human_report(args, findings, sources or {})
+        _human_report(args, findings, sources or {}, locate)
     else:
         sys.stdout.write(REPORTERS[output_format](findings))
     for error in errors:
@@ -531,12 +553,39 @@ def _report(args: argparse.Namespace, findings: list[Finding], errors: list[str]
     return EXIT_CLEAN
 
 
-def _human_report(args: argparse.Namespace, findings: list[Finding], sources: dict[str, bytes]) -> None:
+def _fixable_findings(findings: list[Finding], locate: _Locate | None) -> frozenset[tuple[str, int, str]]:
+    """The findings `--fix` would fix (no `--unsafe-fixes`, no templates), as (path, line, code).
+
+    Whether a swap or a documentation block is safe depends on the torch index, the range at that
+    line and the scope, not on the code alone: the fixer itself is asked, for each file with a
+    finding of a code that has a safe fix, so the marker and the count never promise a fix that
+    `--fix` then withholds."""
+    from esper_lint.frontends import summary
+
+    codes = summary.fixable_codes()
+    paths = sorted({f.path for f in findings if f.code in codes})
+    if locate is None or not paths:
+        return frozenset()
+    from esper_lint.fix import fix_source
+
+    keys: set[tuple[str, int, str]] = set()
+    for path in paths:
+        found = locate(path)
+        if found is None:
+            continue
+        outcome = fix_source(found[0], path, found[1])
+        if outcome.error is None:
+            keys.update((path, fix.line, fix.code) for fix in outcome.fixes)
+    return frozenset(keys)
+
+
+def _human_report(args: argparse.Namespace, findings: list[Finding], sources: dict[str, bytes], locate: _Locate | None) -> None:
     """concise (text) or full findings on stdout, `--statistics` instead of them, and the summary on
     stderr (not with --quiet)."""
     from esper_lint.frontends import summary
 
-    fixable = summary.fixable_codes() if findings else frozenset()
+    wanted = not args.quiet or args.statistics or args.format == "full" or args.show_fixes
+    fixable = _fixable_findings(findings, locate) if findings and wanted else frozenset()
     paint = summary.Painter(summary.use_colour(sys.stdout))
     if args.statistics:
         sys.stdout.write(summary.statistics_report(findings, fixable))

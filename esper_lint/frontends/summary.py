@@ -34,6 +34,14 @@ def use_colour(stream: TextIO) -> bool:
         return False
 
 
+# The findings --fix would fix, by (path, line, code): the command line asks the fixer which they are.
+Fixable = frozenset[tuple[str, int, str]]
+
+
+def fix_key(finding: Finding) -> tuple[str, int, str]:
+    return (finding.path, finding.line, finding.code)
+
+
 def fixable_codes() -> frozenset[str]:
     """The codes `--fix` fixes without `--unsafe-fixes`: the fix registry's FIXABLE_CODES less its
     UNSAFE_CODES, read from the rule documents' `fix = "safe"` from which the registry derives them
@@ -54,12 +62,12 @@ class Painter:
         return f"{''.join(styles)}{text}{_RESET}" if self.enabled and text else text
 
 
-def concise_report(findings: Sequence[Finding], paint: Painter, fixable: frozenset[str] = frozenset()) -> str:
+def concise_report(findings: Sequence[Finding], paint: Painter, fixable: Fixable = frozenset()) -> str:
     """`path:line:col: CODE message`, flake8's layout (the text format), with the fixable marker
-    when `fixable` names codes, and colour when `paint` has it."""
+    on the findings `fixable` holds, and colour when `paint` has it."""
     lines = []
     for f in findings:
-        marker = f"{paint(FIXABLE_MARKER, _CYAN)} " if f.code in fixable else ""
+        marker = f"{paint(FIXABLE_MARKER, _CYAN)} " if fix_key(f) in fixable else ""
         lines.append(
             f"{paint(f.path, _BOLD)}{paint(':', _CYAN)}{f.line}{paint(':', _CYAN)}{f.column}{paint(':', _CYAN)} "
             f"{paint(f.code, _BOLD, _RED)} {marker}{f.message}\n"
@@ -68,7 +76,7 @@ def concise_report(findings: Sequence[Finding], paint: Painter, fixable: frozens
 
 
 def full_report(
-    findings: Sequence[Finding], paint: Painter, fixable: frozenset[str], source_lines: Callable[[str], list[str] | None]
+    findings: Sequence[Finding], paint: Painter, fixable: Fixable, source_lines: Callable[[str], list[str] | None]
 ) -> str:
     """ruff's `full` layout: the concise line, then the source line with a caret under the column."""
     out = []
@@ -86,28 +94,29 @@ def full_report(
     return "".join(out)
 
 
-def summary_line(findings: Sequence[Finding], fixable: frozenset[str], paint: Painter) -> str:
+def summary_line(findings: Sequence[Finding], fixable: Fixable, paint: Painter) -> str:
     """`Found N findings (M fixable with --fix).` or `All checks passed!`"""
     if not findings:
         return paint("All checks passed!", _GREEN, _BOLD)
     count = len(findings)
-    fixes = sum(1 for f in findings if f.code in fixable)
+    fixes = sum(1 for f in findings if fix_key(f) in fixable)
     noun = "finding" if count == 1 else "findings"
     tail = f" ({fixes} fixable with --fix)" if fixes else ""
     return f"Found {paint(str(count), _BOLD)} {noun}{tail}."
 
 
-def statistics_report(findings: Sequence[Finding], fixable: frozenset[str]) -> str:
+def statistics_report(findings: Sequence[Finding], fixable: Fixable) -> str:
     """`--statistics`: one line per code, the most frequent first, as ruff prints it."""
     from esper_lint import catalog
 
     rules = catalog.all_rules()
     counts = Counter(f.code for f in findings)
+    fixable_codes_here = {f.code for f in findings if fix_key(f) in fixable}
     width = max((len(str(n)) for n in counts.values()), default=1)
     rows = []
     for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         name = rules[code].name if code in rules else ""
-        marker = FIXABLE_MARKER if code in fixable else " " * len(FIXABLE_MARKER)
+        marker = FIXABLE_MARKER if code in fixable_codes_here else " " * len(FIXABLE_MARKER)
         rows.append(f"{count:>{width}}\t{code}\t{marker} {name}\n")
     return "".join(rows)
 
