@@ -701,3 +701,15 @@ def test_cli_add_templates_needs_fix_or_diff(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("x = 1\n")
     run = _cli(tmp_path, "--add-templates", "m.py")
     assert run.returncode == 2 and b"--add-templates needs --fix" in run.stderr
+
+
+def test_a_noqa_comment_keeps_the_fixer_off_its_line() -> None:
+    """`check` does not report what `# noqa` suppresses, so `--fix` does not touch it either."""
+    source = b"import torch\n\ntorch._dynamo.disable(f)  # noqa: ESP101\ntorch._dynamo.disable(g)\n"
+    outcome = fix_source(source, "m.py", Config())
+    lines = outcome.new_source.decode().splitlines()
+    assert lines[2] == "torch._dynamo.disable(f)  # noqa: ESP101"  # no block above it
+    assert lines[3].startswith("# NOTE: Private API (torch._dynamo.disable)")
+    assert [fix.line for fix in outcome.applied if fix.code == "ESP101"] == [4]
+    everything = fix_source(b"import torch\n\ntorch._dynamo.disable(f)  # noqa\n", "m.py", Config(), unsafe=True)
+    assert everything.new_source == b"import torch\n\ntorch._dynamo.disable(f)  # noqa\n" and everything.applied == []

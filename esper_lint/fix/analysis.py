@@ -57,4 +57,24 @@ def judge_module(module: cst.Module, raw: bytes, path: str, config: Config) -> J
     collection, verdicts, _ = collect_and_judge(module, raw, config)
     knowledge = knowledge_for(config) if collection.references else None
     enabled = [verdict for verdict in verdicts if config.enabled(verdict.code, path)]
-    return Judged(module, collection, enabled, knowledge)
+    return Judged(module, collection, _not_suppressed(enabled, module, raw, config), knowledge)
+
+
+def _not_suppressed(verdicts: list[Verdict], module: cst.Module, raw: bytes, config: Config) -> list[Verdict]:
+    """Leave out what a `# noqa` comment suppresses, as `check` does (engine._apply_noqa): a fix
+    never touches a line its author told the linter to leave alone."""
+    from esper_lint.noqa import NoqaMap, may_have_noqa
+
+    if not verdicts or not config.noqa or not may_have_noqa(raw):
+        return verdicts
+    from esper_lint.fast.positions import node_starts
+
+    starts = node_starts(module, [verdict.anchor for verdict in verdicts])
+    noqa = NoqaMap(raw)
+    kept = []
+    for verdict in verdicts:
+        start = starts.get(id(verdict.anchor))
+        directive = noqa.directive_for(start[0]) if start is not None else None
+        if directive is None or not directive.suppresses(verdict.code):
+            kept.append(verdict)
+    return kept
