@@ -129,7 +129,8 @@ def _read(
     # The resolver never takes `self` for torch, so neither its bindings nor its chains matter.
     candidates = reader.candidates() - {"self"}
     reaches = _decide(statements, candidates, marker_lines)
-    return statements, candidates, reaches or reader.private_import or bool(marker_lines), reader.probes
+    probes = bool(reader.probe_bases & candidates)
+    return statements, candidates, reaches or reader.private_import or bool(marker_lines), probes
 
 
 def _guard_lines(text: bytes, lines: list[bytes]) -> list[int]:
@@ -171,7 +172,7 @@ class _Reader:
         self.seeds = set(heads)
         self.flows: list[tuple[set[str], list[str]]] = []  # (bases of an assigned chain, names it binds)
         self.private_import = False
-        self.probes = False  # a `getattr(obj, "_x", default)` probe was seen
+        self.probe_bases: set[str] = set()  # what `getattr(obj, "_x", default)` probes hang off
 
     def body(self, statements: Iterable[ast.stmt]) -> list[_Facts]:
         return [self.statement(node) for node in statements]
@@ -323,8 +324,8 @@ class _Reader:
                     base = _base_name(node)
                     if base is not None:
                         facts.bases.add(base)
-                    if len(node.args) >= 3:  # type: ignore[attr-defined]
-                        self.probes = True
+                    if len(node.args) >= 3 and base is not None:  # type: ignore[attr-defined]
+                        self.probe_bases.add(base)
                 elif _private_string_use(node):  # type: ignore[arg-type]
                     # `setattr(torch.backends, "_x", v)`, `mock.patch.object(torch._C, "_x")`
                     base = _base_name(node.args[0])  # type: ignore[attr-defined]
