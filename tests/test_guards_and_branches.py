@@ -125,6 +125,39 @@ GUARDED = [
     def at_least(v):
         return torch.__version__ >= v
     """,
+    # names derived from a version constant, read through a conditional expression and an assert
+    """
+    import torch, os
+    from packaging import version
+    IS_NEW = version.parse(torch.__version__) >= version.parse("2.5")
+    IS_OLD = not IS_NEW
+    def f(fn):
+        os.getcwd()
+        y = fn if IS_OLD else torch._dynamo.disable(fn)
+        os.getcwd()
+        if IS_OLD:
+            return os.getcwd()
+        os.getcwd()
+        return torch._dynamo.disable(fn), y
+    def g(fn):
+        assert not IS_OLD
+        return torch._dynamo.disable(fn)
+    """,
+    # a version test split over lines, and a helper whose version line is in its body
+    """
+    import torch
+    def newer(
+        minimum,
+    ):
+        return (
+            tuple(map(int, torch.__version__.split(".")[:2]))
+            >= minimum
+        )
+    def f(fn):
+        if not newer((2, 5)):
+            return fn
+        return torch._dynamo.disable(fn)
+    """,
     # strings in arguments the reduction would otherwise blank
     """
     import torch

@@ -13,7 +13,7 @@ the code that follows it, and the fast path cannot silently fall behind the reso
 | `hasattr(obj, "_x")`              | a guard (`analysis/guards.py`) | `GUARD_BYTES`: kept, `if` bodies whole |
 | `getattr(obj, "_x", None)` probe  | a guard (`PROBE_CHECKS`)      | a file with a probe is not cut     |
 | `except ImportError:` and kin     | a fallback (`FALLBACK_ERRORS`) | every part of a `try` stays whole   |
-| a test on `torch.__version__`     | a version branch              | `VERSION_BYTES`: the file is not cut |
+| a test on `torch.__version__`     | a version branch              | `VERSION_BYTES`: kept, unthinned, with the names it binds |
 | a `Private API` comment           | a documentation block         | `MARKER_BYTES`                     |
 """
 
@@ -62,7 +62,8 @@ NAMED_STRING_BYTES = re.compile(rb"[gsd]e[tl]attr|\bobject\b")
 GUARD_BYTES = re.compile(rb"hasattr")
 PROBE_CHECKS = frozenset({"callable"})
 # Version branches (`analysis/version_branches.py`) read module constants and helpers anywhere in the
-# file: a file that mentions torch's version is not cut at all.
+# file: a statement that names torch's version stays whole, and so does every statement that reads a
+# name such a statement binds (`fast/reduction._version_names`).
 VERSION_BYTES = re.compile(rb"__version__|TorchVersion")
 
 # The errors raised where a private name has vanished, and the broader classes that catch them: a

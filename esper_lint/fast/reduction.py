@@ -11,10 +11,12 @@ A name may hold a torch value when it is a root, is imported from one, or is ass
 (`a.b`, `getattr(a, "b")`, or a tuple of those) that hangs off such a name: flow- and
 scope-insensitive, to a fixed point, so a superset of what the resolver can ever bind to torch.
 Every part of a kept `try` stays whole: the try/except fallback compares what its handlers and its
-body bind. A statement whose lines say `hasattr` stays, and so do the bodies of an `if` or `while`
-whose test says it (a guard's early `return` matters); a file that probes with
-`getattr(obj, "_x", default)` or mentions torch's version (`forms.VERSION_BYTES`) is not cut at all:
-the tests that settle those are anywhere.
+body bind. A statement whose lines say `hasattr` or name torch's version (`forms.VERSION_BYTES`)
+stays unthinned, and so do the bodies of an `if` or `while` whose test says it (a guard's early
+`return` matters); so does a statement that reads a name bound on such a line (`IS_TORCH_2_3`, a
+version helper: `_version_names`), or an `if` testing a version flag (`WITH_PT23`). A file that
+probes a torch name with `getattr(obj, "_x", default)` is not cut at all: the test that settles the
+probe may be anywhere.
 
 Every other statement becomes `pass` at its own indentation, its remaining lines emptied and
 joined to it by backslashes (one logical line: libcst builds one node, not one per line). Each
@@ -95,17 +97,18 @@ def reduce_source(raw: bytes, tree: ast.Module, roots: Sequence[str]) -> Reducti
     starts = [0, *itertools.accumulate(map(len, lines))]
     guard_lines = _guard_lines(text, lines)
     statements, candidates, reportable, probes = _read(
-        tree, roots, marker_lines, _hot_line_counts(text, starts), guard_lines
+        tree, roots, marker_lines, _hot_line_counts(text, starts), guard_lines, _version_names(tree, text, guard_lines)
     )
     if not reportable:
         return Reduction(reportable=False, source=raw)
-    if probes or VERSION_BYTES.search(text):
+    if probes:
         return Reduction(reportable=True, source=raw)
     has_cr = b"\r" in text
     if not _offsets_match_bytes(text) or (has_cr and _LONE_CR.search(text)):
         # An emptied line after a lone CR would join it into one CRLF line break.
         return Reduction(reportable=True, source=raw)
-    if not _Cutter(lines, candidates, marker_lines, lf_only=not has_cr).body(statements, reducible=True, module=True):
+    cutter = _Cutter(lines, candidates, marker_lines, lf_only=not has_cr, guard_lines=guard_lines)
+    if not cutter.body(statements, reducible=True, module=True):
         return Reduction(reportable=True, source=raw)
     return Reduction(reportable=True, source=(_BOM if bom else b"") + b"".join(lines))
 
@@ -121,21 +124,60 @@ def _read(
     marker_lines: list[int],
     hot_counts: list[int] | None = None,
     guard_lines: list[int] | None = None,
+    version_names: frozenset[str] = frozenset(),
 ) -> tuple[list[_Facts], set[str], bool, bool]:
     """(statements, candidates, whether a private reference may be written, whether a `getattr`
     probe with a default may be)."""
-    reader = _Reader({root.split(".")[0] for root in roots}, hot_counts, guard_lines or [])
+    reader = _Reader({root.split(".")[0] for root in roots}, hot_counts, guard_lines or [], version_names)
     statements = reader.body(tree.body)
     # The resolver never takes `self` for torch, so neither its bindings nor its chains matter.
     candidates = reader.candidates() - {"self"}
     reaches = _decide(statements, candidates, marker_lines)
-    return statements, candidates, reaches or reader.private_import or bool(marker_lines), reader.probes
+    probes = bool(reader.probe_bases & candidates)
+    return statements, candidates, reaches or reader.private_import or bool(marker_lines), probes
 
 
 def _guard_lines(text: bytes, lines: list[bytes]) -> list[int]:
-    if not GUARD_BYTES.search(text):
+    """The lines that say `hasattr` or name torch's version: their statements stay, unthinned."""
+    if not (GUARD_BYTES.search(text) or VERSION_BYTES.search(text)):
         return []
-    return [number for number, line in enumerate(lines, start=1) if GUARD_BYTES.search(line)]
+    return [number for number, line in enumerate(lines, start=1) if GUARD_BYTES.search(line) or VERSION_BYTES.search(line)]
+
+
+def _version_names(tree: ast.Module, text: bytes, guard_lines: list[int]) -> frozenset[str]:
+    """Names that may mean a version test (`analysis/version_branches.py`): bound by an assignment
+    or a definition on a line that names torch's version, or by an assignment reading such a name
+    (to a fixed point). A statement that reads one stays, and an `if` testing one keeps its bodies."""
+    if not VERSION_BYTES.search(text):
+        return frozenset()
+    names: set[str] = set()
+    assignments: list[tuple[list[str], set[str]]] = []
+    for node in ast.walk(tree):
+        kind = type(node)
+        if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+            if _spans_a_line(node, guard_lines):  # type: ignore[arg-type]
+                names.add(node.name)  # type: ignore[attr-defined]
+        elif kind is ast.Assign or kind is ast.AnnAssign:
+            targets = _names_in(node.targets if kind is ast.Assign else [node.target])  # type: ignore[attr-defined]
+            if _spans_a_line(node, guard_lines):  # type: ignore[arg-type]
+                names.update(targets)
+            elif node.value is not None:  # type: ignore[attr-defined]
+                loads = {n.id for n in ast.walk(node.value) if type(n) is ast.Name}  # type: ignore[attr-defined]
+                assignments.append((targets, loads))
+    changed = True
+    while changed:
+        changed = False
+        for targets, loads in assignments:
+            if loads & names and not names.issuperset(targets):
+                names.update(targets)
+                changed = True
+    return frozenset(names)
+
+
+def _spans_a_line(node: ast.stmt, lines: list[int]) -> bool:
+    first, last = first_line(node), node.end_lineno or node.lineno
+    position = bisect.bisect_left(lines, first)
+    return position < len(lines) and lines[position] <= last
 
 
 # Text that may put a private chain, a `getattr` string or a binding inside an expression: a line
@@ -164,14 +206,21 @@ def _hot_line_counts(text: bytes, starts: list[int]) -> list[int]:
 
 
 class _Reader:
-    def __init__(self, heads: set[str], hot_counts: list[int] | None = None, guard_lines: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        heads: set[str],
+        hot_counts: list[int] | None = None,
+        guard_lines: list[int] | None = None,
+        version_names: frozenset[str] = frozenset(),
+    ) -> None:
         self.heads = heads
+        self.version_names = version_names  # see `_version_names`
         self.hot_counts = hot_counts  # see `_hot_line_counts`; None: the quiet path is never taken
         self.guard_lines = guard_lines or []  # the lines that say `hasattr`
         self.seeds = set(heads)
         self.flows: list[tuple[set[str], list[str]]] = []  # (bases of an assigned chain, names it binds)
         self.private_import = False
-        self.probes = False  # a `getattr(obj, "_x", default)` probe was seen
+        self.probe_bases: set[str] = set()  # what `getattr(obj, "_x", default)` probes hang off
 
     def body(self, statements: Iterable[ast.stmt]) -> list[_Facts]:
         return [self.statement(node) for node in statements]
@@ -242,12 +291,14 @@ class _Reader:
             return False
         if kind is ast.If or kind is ast.While:
             test = node.test  # type: ignore[attr-defined]
-            if _tests_a_version_flag(test):
+            if _tests_a_version_flag(test, self.version_names):
                 return True
             first, last = test.lineno, test.end_lineno or test.lineno
         elif kind in _COMPOUND_KINDS:
             return False
         else:
+            if self.version_names and _tests_a_version_flag(node, self.version_names):
+                return True  # `x = a if IS_TORCH_2_3 else b`, `assert TORCH_MINOR >= 3`
             first, last = node.lineno, node.end_lineno or node.lineno
         position = bisect.bisect_left(lines, first)
         return position < len(lines) and lines[position] <= last
@@ -323,8 +374,8 @@ class _Reader:
                     base = _base_name(node)
                     if base is not None:
                         facts.bases.add(base)
-                    if len(node.args) >= 3:  # type: ignore[attr-defined]
-                        self.probes = True
+                    if len(node.args) >= 3 and base is not None:  # type: ignore[attr-defined]
+                        self.probe_bases.add(base)
                 elif _private_string_use(node):  # type: ignore[arg-type]
                     # `setattr(torch.backends, "_x", v)`, `mock.patch.object(torch._C, "_x")`
                     base = _base_name(node.args[0])  # type: ignore[attr-defined]
@@ -391,7 +442,10 @@ def _offsets_match_bytes(text: bytes) -> bool:
 
 
 class _Cutter:
-    def __init__(self, lines: list[bytes], candidates: set[str], marker_lines: list[int], lf_only: bool) -> None:
+    def __init__(
+        self, lines: list[bytes], candidates: set[str], marker_lines: list[int], lf_only: bool, guard_lines: list[int]
+    ) -> None:
+        self.guard_lines = guard_lines  # a guard or version test is read whole: never thinned
         self.lines = lines
         self.candidates = candidates
         self.marker_lines = marker_lines
@@ -489,7 +543,7 @@ class _Cutter:
         last = node.end_lineno or node.lineno
         if fields is not None:  # a definition: only its header, up to its body
             last = first_line(node.body[0])  # type: ignore[attr-defined]  # (it may end there)
-        if self._documentation_nearby(first_line(node), last):
+        if self._documentation_nearby(first_line(node), last) or _spans_a_line(node, self.guard_lines):
             return False
         spans: list[ast.expr] = []
         protected: set[int] = set()
@@ -762,9 +816,9 @@ def _is_getattr(node: ast.Call) -> bool:
     return isinstance(node.func, ast.Name) and node.func.id == STRING_USE and bool(node.args)
 
 
-def _tests_a_version_flag(test: ast.expr) -> bool:
+def _tests_a_version_flag(test: ast.AST, version_names: frozenset[str] = frozenset()) -> bool:
     for node in ast.walk(test):
-        if (type(node) is ast.Name and looks_like_version_flag(node.id)) or (
+        if (type(node) is ast.Name and (node.id in version_names or looks_like_version_flag(node.id))) or (
             type(node) is ast.Attribute and looks_like_version_flag(node.attr)
         ):
             return True
