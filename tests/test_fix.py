@@ -713,3 +713,16 @@ def test_a_noqa_comment_keeps_the_fixer_off_its_line() -> None:
     assert [fix.line for fix in outcome.applied if fix.code == "ESP101"] == [4]
     everything = fix_source(b"import torch\n\ntorch._dynamo.disable(f)  # noqa\n", "m.py", Config(), unsafe=True)
     assert everything.new_source == b"import torch\n\ntorch._dynamo.disable(f)  # noqa\n" and everything.applied == []
+
+
+def test_the_installed_torch_release_is_the_one_importlib_metadata_reports() -> None:
+    import importlib.metadata
+
+    from esper_lint.fix import safety
+    from esper_lint.torch_index.versions import minor_release
+
+    try:
+        expected: str | None = minor_release(importlib.metadata.version("torch").split("+")[0])
+    except importlib.metadata.PackageNotFoundError:
+        expected = None
+    assert safety.installed_torch_release() == expected

@@ -4,9 +4,12 @@ changes only where a fix meant it to), and how applicable each fix is (`rewrite_
 from __future__ import annotations
 
 import ast
-import importlib.metadata
+import os
+import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 import libcst as cst
@@ -114,17 +117,30 @@ class ApplicableReleases:
     unknown: bool = False  # nothing declared and no torch installed: every indexed release, as the widest guess
 
 
+# A distribution's metadata folder as installers name it: `torch-2.13.0+cpu.dist-info`.
+_TORCH_METADATA = re.compile(r"torch-(?P<version>[^-]+?)(?:-py\d.*)?\.(?:dist|egg)-info")
+
+
+@cache
 def installed_torch_release() -> str | None:
-    """The installed torch's minor release ("2.13"), read from its distribution metadata: torch is
-    never imported for this. None when torch is not installed or its version does not parse."""
-    try:
-        version = importlib.metadata.version("torch")
-    except (importlib.metadata.PackageNotFoundError, ValueError):
-        return None
-    try:
-        return minor_release(version.split("+")[0])
-    except SpecifierError:
-        return None
+    """The installed torch's minor release ("2.13"), from the name of its metadata folder on
+    sys.path, the first found winning as for an import: torch is never imported for this, and
+    neither is importlib.metadata, whose import alone costs a pre-commit run more than a file's
+    fix. None when torch is not installed or its version does not parse."""
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            continue
+        for name in sorted(names):
+            match = _TORCH_METADATA.fullmatch(name)
+            if match is None:
+                continue
+            try:
+                return minor_release(match.group("version").split("+")[0])
+            except SpecifierError:
+                return None
+    return None
 
 
 def applicable_releases(

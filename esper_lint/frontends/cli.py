@@ -584,8 +584,12 @@ def _human_report(args: argparse.Namespace, findings: list[Finding], sources: di
     stderr (not with --quiet)."""
     from esper_lint.frontends import summary
 
-    wanted = not args.quiet or args.statistics or args.format == "full" or args.show_fixes
-    fixable = _fixable_findings(findings, locate) if findings and wanted else frozenset()
+    # Asking the fixer costs a run with findings about a third more: it is asked where the answer
+    # is shown, and for the summary only when a person reads stderr (a terminal), not in a
+    # pre-commit hook or CI log, which then get "Found N findings." without a count to promise.
+    marked = args.statistics or args.format == "full" or args.show_fixes
+    counted = not args.quiet and summary.is_terminal(sys.stderr)
+    fixable = _fixable_findings(findings, locate) if findings and (marked or counted) else frozenset()
     paint = summary.Painter(summary.use_colour(sys.stdout))
     if args.statistics:
         sys.stdout.write(summary.statistics_report(findings, fixable))

@@ -20,6 +20,14 @@ FIXABLE_MARKER = "[*]"
 _BOLD, _RED, _CYAN, _GREEN, _DIM, _RESET = "\033[1m", "\033[31m", "\033[36m", "\033[32m", "\033[2m", "\033[0m"
 
 
+def is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (ValueError, OSError):
+        return False
+
+
 def use_colour(stream: TextIO) -> bool:
     """Colour on a terminal; `NO_COLOR` (any value but empty) turns it off and `FORCE_COLOR` on
     (no-color.org, force-color.org), NO_COLOR winning when both are set."""
