@@ -284,15 +284,27 @@ def _message(verdict: Verdict) -> str:
     return catalog.message(verdict.code, name=verdict.name, details=verdict.details)
 
 
+def may_find(raw: bytes, config: Config) -> bool:
+    """False only where `analyse_source` surely returns an empty analysis (no finding, no
+    reference): no marker, no root name near a private-looking one, and no unused-noqa check
+    selected. The runner answers such files without the cache or a worker; it is the pre-check
+    `_analyse` itself applies, so the two cannot disagree."""
+    return bool(MARKER_BYTES.search(raw) or bytes_may_reference(raw, config.roots) or _unused_noqa_selected(config))
+
+
+def _unused_noqa_selected(config: Config) -> bool:
+    # ESP002, the one rule off by default, needs a selector more specific than ESP: checked first,
+    # so that a clean file under the defaults loads nothing more and never matches per-file-ignores.
+    from esper_lint.config import OFF_BY_DEFAULT
+
+    selectors = (*config.select, *config.extend_select)
+    return any(len(prefix) > len("ESP") and code.startswith(prefix) for code in OFF_BY_DEFAULT for prefix in selectors)
+
+
 def _apply_noqa(analysis: Analysis, source: bytes | str, config: Config) -> None:
     """flake8's `# noqa` comments, for every front end (esper_lint/noqa.py), and ESP002 where enabled.
     A file with neither findings nor `# noqa` pays one byte search at most."""
-    from esper_lint.config import OFF_BY_DEFAULT
-
-    # ESP002, the one rule off by default, needs a selector more specific than ESP: checked first,
-    # so that a clean file under the defaults loads nothing more and never matches per-file-ignores.
-    selectors = (*config.select, *config.extend_select)
-    selected = any(len(prefix) > len("ESP") and code.startswith(prefix) for code in OFF_BY_DEFAULT for prefix in selectors)
+    selected = _unused_noqa_selected(config)
     if not analysis.findings and not selected:
         return
     from esper_lint.noqa import UNUSED_NOQA, apply_noqa

@@ -7,7 +7,6 @@ import os
 import re
 import stat
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import libcst as cst
@@ -51,7 +50,7 @@ def is_placeholder(message: str) -> bool:
 # dropped) are whole-file fixtures: fixtures/fix/replace_*.py, checked below.
 def test_only_reported_esp301_findings_are_fixed() -> None:
     # torch.compiler.disable is public only from 2.1: no ESP301 for a project supporting 1.13.
-    config = replace(Config(), torch_versions=">=1.13,<2.2", ignore=("ESP101",))
+    config = Config().replace(torch_versions=">=1.13,<2.2", ignore=("ESP101",))
     source = "import torch\n\nf = torch._dynamo.disable\n"
     assert fixed(source, config) == source
 
@@ -92,7 +91,7 @@ def test_latin1_file_keeps_its_encoding() -> None:
 
 def test_comment_only_fixes_leave_the_ast_identical() -> None:
     source = (FIXTURES / "forms.py").read_bytes()
-    config = replace(Config(), ignore=("ESP301",))
+    config = Config().replace(ignore=("ESP301",))
     out = fix_source(source, "forms.py", config, unsafe=True)
     assert out.applied and out.error is None
     assert ast.dump(ast.parse(source)) == ast.dump(ast.parse(out.new_source))
@@ -131,14 +130,14 @@ def test_blocks_made_stale_by_a_replacement_go_with_unsafe() -> None:
 # ------------------------------------------------------------------------------ select / ignore
 def test_fixes_respect_select_and_ignore() -> None:
     source = "import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\n"
-    only_301 = fixed(source, replace(Config(), select=("ESP301",)), add_templates=True)
+    only_301 = fixed(source, Config().replace(select=("ESP301",)), add_templates=True)
     assert "torch.BoolTensor" in only_301 and "NOTE" not in only_301
-    no_301 = fixed(source, replace(Config(), ignore=("ESP301",)), add_templates=True)
+    no_301 = fixed(source, Config().replace(ignore=("ESP301",)), add_templates=True)
     assert "torch._C.BoolTensor" in no_301 and no_301.count("NOTE: Private API") == 2
     by_callable = fixed(source, select_enabled=lambda code: code != "ESP101", add_templates=True)
     assert "torch.BoolTensor" in by_callable and "NOTE" not in by_callable
-    assert fixed(source, replace(Config(), ignore=("ESP",)), add_templates=True) == source
-    per_file = replace(Config(), per_file_ignores=(("example.py", ("ESP1",)),))
+    assert fixed(source, Config().replace(ignore=("ESP",)), add_templates=True) == source
+    per_file = Config().replace(per_file_ignores=(("example.py", ("ESP1",)),))
     assert "NOTE" not in fixed(source, per_file, add_templates=True)
 
 
@@ -303,7 +302,7 @@ def _patched(original: bytes, hunks: list[tuple[int, list[bytes]]]) -> bytes:
 
 def _fixture_config(path: Path) -> Config:
     # The project root is the fixtures' folder (no line length configured: 88), as in the CLI runs.
-    return replace(config_of(path.read_bytes(), str(path)), project_root=FIX_FIXTURES)
+    return config_of(path.read_bytes(), str(path)).replace(project_root=FIX_FIXTURES)
 
 
 # `# esper-lint-fix: --unsafe-fixes --add-templates` in a fix fixture: the options it is fixed with.
@@ -575,7 +574,7 @@ def test_a_name_mapped_through_its_modules_entry_is_a_suggestion() -> None:
 
 
 def test_withheld_swaps_are_listed_with_the_reason() -> None:
-    config = replace(Config(), torch_versions=">=2.1,<2.16")
+    config = Config().replace(torch_versions=">=2.1,<2.16")
     source = b"import torch\n\nf = torch._dynamo.disable\n"
     outcome = fix_source(source, "x.py", config)
     swaps = [fix for fix in outcome.withheld if fix.code == "ESP301"]
@@ -642,14 +641,14 @@ def test_inserted_lines_respect_the_project_line_length(tmp_path: Path) -> None:
 
     (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 64\n")
     source = "import torch\n\n\ndef f(xs):\n    return torch._foreach_norm(xs), torch._foreach_mul(xs, 2)\n"
-    out = fixed(source, replace(Config(), project_root=tmp_path), add_templates=True)
+    out = fixed(source, Config().replace(project_root=tmp_path), add_templates=True)
     assert max(len(line) for line in out.splitlines() if line.lstrip().startswith("#")) <= 64
     assert "# NOTE: Private API (torch._foreach_norm," in out and "since PyTorch 1.11." in out
     assert codes(out) == Counter({"ESP102": 2})  # a template: still to fill in, but read as one block
     # A line that cannot be wrapped (the placeholder is one line of code) and does not fit: no block.
     (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 60\n")
     project_line_length.cache_clear()
-    assert fixed(source, replace(Config(), project_root=tmp_path), add_templates=True) == source
+    assert fixed(source, Config().replace(project_root=tmp_path), add_templates=True) == source
 
 
 # ------------------------------------------------------------------------------ command line

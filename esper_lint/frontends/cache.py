@@ -52,6 +52,7 @@ from typing import Any, NamedTuple, Protocol
 
 from esper_lint.config import Config
 from esper_lint.data import rules_dir
+from esper_lint.frontends.runner import CACHE_DIR_NAME  # named where a clean run can read it without this module
 from esper_lint.model import Analysis, Finding, ReferenceRecord
 
 __all__ = [
@@ -65,7 +66,6 @@ __all__ = [
     "tool_fingerprint",
 ]
 
-CACHE_DIR_NAME = ".esper-lint-cache"
 LAYOUT = "v2"
 STAT_SHORTCUT_ENV = "ESPER_LINT_STAT_CACHE"  # "0": never trust a stat, compare hashes
 RACY_WINDOW_NS = 2_000_000_000  # coarser than any file system's timestamps but FAT's (2 s)

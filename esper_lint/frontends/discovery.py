@@ -6,7 +6,6 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,10 +27,14 @@ DEFAULT_EXCLUDED_DIRS = frozenset(
 PYTHON_SUFFIXES = (".py", ".pyi")
 
 
-@dataclass
 class Discovery:
-    files: list[Path] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    """The files found and the paths that could not be searched (a plain class: see model.py)."""
+
+    __slots__ = ("errors", "files")
+
+    def __init__(self) -> None:
+        self.files: list[Path] = []
+        self.errors: list[str] = []
 
 
 def display_path(path: Path) -> str:

@@ -24,7 +24,6 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
@@ -161,16 +160,16 @@ class EsperLintChecker:
         loaded = _project_config(directory)
         if isinstance(loaded, ConfigError):
             raise loaded
-        return replace(loaded, **self._overrides)
+        return loaded.replace(**self._overrides)
 
     def run(self) -> Iterator[Flake8Result]:
         try:
             config = self._config()
             invalid = _invalid_declarations(config)
             if invalid:
-                config = replace(config, private_apis={k: v for k, v in config.private_apis.items() if k not in invalid})
+                config = config.replace(private_apis={k: v for k, v in config.private_apis.items() if k not in invalid})
             # flake8 applies the noqa comments itself (and honours its --disable-noqa).
-            analysis = analyse_source("".join(self.lines), self.filename, replace(config, noqa=False))
+            analysis = analyse_source("".join(self.lines), self.filename, config.replace(noqa=False))
             findings = [_at_use(finding, invalid) for finding in analysis.findings] if invalid else analysis.findings
         except Exception as exc:
             raise _failure(self.filename, exc) from exc
@@ -188,7 +187,7 @@ def _at_use(finding: Finding, invalid: dict[str, str]) -> Finding:
     for declared, details in invalid.items():
         if covers(declared, finding.name):
             message = catalog.message("ESP102", name=finding.name, details=details)
-            return replace(finding, code="ESP102", message=message)
+            return finding._replace(code="ESP102", message=message)
     return finding
 
 

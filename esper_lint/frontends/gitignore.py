@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from esper_lint.frontends.reading import read_regular_file
 
@@ -80,8 +80,7 @@ def _lines(path: Path) -> list[str]:
         return []
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(NamedTuple):
     regex: re.Pattern[str]
     negated: bool
     directory_only: bool

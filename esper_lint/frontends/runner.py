@@ -9,23 +9,29 @@ file's bytes, and when they are hashed instead).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from esper_lint.config import Config
-from esper_lint.engine import analyse_source
-from esper_lint.frontends.cache import CACHE_DIR_NAME, ResultCache, Snapshot, begin_read, finish_read
+from esper_lint.engine import may_find
 from esper_lint.frontends.discovery import display_path
-from esper_lint.frontends.errors import processing
-from esper_lint.frontends.pool import map_files
 from esper_lint.frontends.reading import read_regular_file
 from esper_lint.model import Analysis
 
-__all__ = ["CACHE_DIR_NAME", "FileOutcome", "run_files"]
+# The cache, the worker pool and the engine's analysis load only once a file may hold something:
+# a pre-commit run over files without private uses reads and pre-checks them, and is done.
+if TYPE_CHECKING:
+    from esper_lint.frontends.cache import Snapshot
+
+__all__ = ["CACHE_DIR_NAME", "PRECHECK_FIRST_UP_TO", "FileOutcome", "run_files"]
+
+CACHE_DIR_NAME = ".esper-lint-cache"  # the cache's folder in a project (frontends/cache.py)
+# Up to this many files, each is read and pre-checked before the cache is consulted: cheaper than
+# loading the cache for a handful of files. Beyond it, a warm run should stat and not read.
+PRECHECK_FIRST_UP_TO = 64
 
 
-@dataclass(frozen=True)
-class FileOutcome:
+class FileOutcome(NamedTuple):
     path: Path
     analysis: Analysis | None
     error: str | None = None
@@ -36,6 +42,10 @@ _Task = tuple[str, str, Config, bool, bool]
 
 
 def _analyse_one(task: _Task) -> tuple[str, Analysis | None, str | None, Snapshot | None]:
+    from esper_lint.engine import analyse_source
+    from esper_lint.frontends.cache import begin_read, finish_read
+    from esper_lint.frontends.errors import processing
+
     raw_path, display, config, with_references, snapshot_wanted = task
     begun = begin_read(raw_path) if snapshot_wanted else None
     try:
@@ -56,6 +66,20 @@ def run_files(
     cache_dir: Path | None = None,
     with_references: bool = False,
 ) -> Iterator[FileOutcome]:
+    if len(files) <= PRECHECK_FIRST_UP_TO:
+        pending: list[Path] = []
+        for path in files:
+            clean = _surely_clean(path, config)
+            if clean is None:
+                pending.append(path)
+            else:
+                yield FileOutcome(path, clean)
+        files = pending
+        if not files:
+            return
+    from esper_lint.frontends.cache import ResultCache
+    from esper_lint.frontends.pool import map_files
+
     cache = ResultCache(cache_dir, config, with_references) if cache_dir else None
     tasks: list[_Task] = []
     for path in files:  # looked up in the parent: a warm run starts no worker at all
@@ -72,3 +96,13 @@ def run_files(
         yield FileOutcome(Path(raw_path), analysis, error)
     if cache is not None:
         cache.flush()
+
+
+def _surely_clean(path: Path, config: Config) -> Analysis | None:
+    """The analysis of a file that cannot hold anything to report (engine.may_find), else None:
+    also when it cannot be read, which the full path reports as it always does."""
+    try:
+        data = read_regular_file(str(path))
+    except OSError:
+        return None
+    return None if may_find(data, config) else Analysis(display_path(path))

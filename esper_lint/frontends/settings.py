@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from esper_lint.config import Config, ConfigError, load_config
@@ -68,11 +67,11 @@ class Settings:
 
     def _overridden(self, config: Config) -> Config:
         if self.select is not None:  # replaces the configured select and extend-select, as in ruff
-            config = replace(config, select=self.select, extend_select=())
+            config = config.replace(select=self.select, extend_select=())
         if self.extend_select:
-            config = replace(config, extend_select=(*config.extend_select, *self.extend_select))
+            config = config.replace(extend_select=(*config.extend_select, *self.extend_select))
         if self.ignore:
-            config = replace(config, ignore=(*config.ignore, *self.ignore))
+            config = config.replace(ignore=(*config.ignore, *self.ignore))
         return config
 
     def _share(self, config: Config) -> Config:
