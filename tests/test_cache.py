@@ -425,3 +425,37 @@ def test_symbolic_links_are_cached_under_their_target(tmp_path: Path, monkeypatc
     link.unlink()
     link.symlink_to(tmp_path / "other.py")
     assert ResultCache(tmp_path / "cache", config, with_references=False).lookup(link, str(link), read_regular_file) is None
+
+
+def test_reading_a_few_files_first_gives_what_the_full_path_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner answers a short list of files that fail the pre-check itself, without the cache
+    or a worker (frontends/runner.py): the outcomes must equal those of the full path, which a
+    long list takes, for clean files, a private use, a noqa-only file under ESP002, a marker-only
+    file and a file that cannot be read."""
+    from esper_lint.frontends import runner
+
+    files = {
+        "clean.py": "import os\nx = os.sep\n",
+        "use.py": "import torch\n\ntorch._foreach_norm(g)\n",
+        "noqa.py": "x = 1  # noqa: ESP101\n",
+        "marker.py": "# Private API, since PyTorch 2.0, fallback: f()\nx = 1\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    paths = [tmp_path / name for name in files] + [tmp_path / "missing.py"]
+    config = Config(select=("ESP", "ESP002"), project_root=tmp_path)
+
+    def outcomes() -> list[tuple[Path, object, str | None]]:
+        return sorted(
+            ((o.path, None if o.analysis is None else (o.analysis.findings, o.analysis.references), o.error)
+             for o in run_files(paths, config, jobs=1, with_references=True)),
+            key=lambda row: str(row[0]),
+        )
+
+    first = outcomes()
+    monkeypatch.setattr(runner, "PRECHECK_FIRST_UP_TO", 0)
+    assert outcomes() == first
+    by_name = {path.name: (analysis, error) for path, analysis, error in first}
+    assert by_name["clean.py"] == (([], []), None)
+    assert by_name["use.py"][0] != ([], []) and by_name["noqa.py"][0] != ([], [])
+    assert by_name["missing.py"][0] is None and by_name["missing.py"][1] is not None

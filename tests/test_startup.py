@@ -96,6 +96,9 @@ def test_a_clean_run_imports_neither_libcst_nor_the_index(tmp_path: Path, cache:
         # nor the noqa machinery (no finding to suppress), nor the rule documents (the summary
         # counts fixable findings only when there are findings)
         assert loaded(modules, ("esper_lint.noqa", "esper_lint.catalog")) == []
+        # nor the cache, the worker pool or `dataclasses` (which imports `inspect`): a few files
+        # are read and pre-checked first (frontends/runner.py)
+        assert loaded(modules, ("esper_lint.frontends.cache", "esper_lint.frontends.pool", "dataclasses")) == []
 
 
 def test_a_clean_run_in_a_project_with_a_torch_range_loads_no_index(tmp_path: Path) -> None:
