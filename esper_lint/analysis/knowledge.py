@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from esper_lint.torch_index import TorchIndex, load_index
+from esper_lint.torch_index import Replacement, TorchIndex, load_index
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
 from esper_lint.torch_index.versions import releases_in_range
 
@@ -56,3 +56,10 @@ class TorchKnowledge:
                 check_replacement(self.index, name, self.supported) if self.indexed(name) else None
             )
         return self._replacement[name]
+
+    def replacement_info(self, name: str) -> Replacement | None:
+        """The replacement `replacement()` reports, with its facts: `applicability` ("drop-in",
+        the only kind a fix may apply, or "suggestion"), `public_since`, `source`, `evidence`."""
+        if self.replacement(name) is None:
+            return None
+        return self.index.replacement(name)
