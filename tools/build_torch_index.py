@@ -3,56 +3,68 @@
 The index records, for every torch minor release from 1.6 to the newest one on PyPI, which
 *private* dotted names under ``torch`` exist (see `esper_lint.names` for "private"), plus
 every module path (public ones too, as anchors for lookups of deeper attributes) and the
-public classes that carry private members (``torch.Tensor``, ``torch.nn.Module``).
+public classes that carry private members (``torch.Tensor``, ``torch.nn.Module``); for each
+name and release, its kind and the *evidence* that it is there.
 
 Everything is read statically from one wheel per minor release: the zip is opened, Python
-sources and stubs are parsed with :mod:`ast`, and the operator schemas are read from the
-text files the wheel ships. Nothing from the wheel is ever imported or executed.
+sources and stubs are parsed with :mod:`ast`, and the extension binaries are scanned as
+bytes. Nothing from the wheel is ever imported or executed.
 
-What is extracted from a wheel
-------------------------------
-* module paths: every ``torch/**/*.py``, ``*.pyi`` and extension module (``*.so``/``*.pyd``)
-  and every package directory above them (``torch._dynamo``, ``torch.distributed._tensor``);
-* module-level definitions: functions, classes, assignments and ``from``-imports (a
-  ``from x import y`` binding is a module attribute; plain ``import x`` bindings and imports
-  of a whole module under another name are not recorded, nor are non-torch imports), star
+What is extracted from a wheel, and the evidence it gives (EV_* bits)
+-------------------------------------------------------------------
+* ``source``: module paths (every ``torch/**/*.py`` and package directory); module-level
+  definitions, ``from``-imports (a ``from x import y`` binding is a module attribute), star
   imports resolved statically (``__all__`` when it is a literal, else the public names),
   ``del`` honoured, ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` bodies skipped;
-* class members (methods, class attributes, nested classes; dunders, name-mangled ``__x``
-  and, outside stubs and NamedTuples, bare annotations, which declare instance attributes,
-  skipped), also under the names a class is deliberately re-exported as (star import,
-  ``__all__``, ``as`` idiom, package ``__init__``: ``torch.nn.Module._apply``);
-* ``torch.Tensor``: members of ``class Tensor`` in ``torch/_tensor.py`` (``torch/tensor.py``
-  before 1.8) *plus* the members of its C base ``torch._C.TensorBase`` (``_TensorBase``
-  before 2.2) from ``torch/_C/__init__.pyi``;
-* the names in ``torch/_C/*.pyi`` (``torch._C._foo``) and the functions of
-  ``torch/_C/_VariableFunctions.pyi`` re-exported onto ``torch`` the way ``torch/__init__.py``
-  does it at import time (``for name in dir(_C._VariableFunctions): ... globals()[name] = ...``,
-  minus ``PRIVATE_OPS`` and with ``segment_reduce`` also exposed as ``_segment_reduce``): so
-  ``torch._foreach_norm`` is a name of the ``torch`` module;
-* private ATen operators ``torch.ops.aten._name`` and their overloads (``.default`` for the
-  unnamed one) from ``torchgen/packaged/ATen/native/native_functions.yaml`` and
-  ``RegistrationDeclarations.h`` (present in every wheel since 1.6).
+  class members (methods, class attributes, nested classes and their members; dunders,
+  name-mangled ``__x`` and, outside stubs and NamedTuples, bare annotations skipped), also
+  under the names a class is deliberately re-exported as (``torch.nn.Module._apply``). A
+  package attribute that hides a submodule of the same name (``from .gradcheck import
+  gradcheck``) has the attribute's kind: the kind is recorded per release.
+* ``stub``: the names of the ``.pyi`` stubs (``torch._C._foo``), the members of Tensor's C base
+  ``torch._C.TensorBase`` (``_TensorBase`` before 2.2), and the functions of
+  ``torch/_C/_VariableFunctions.pyi`` that ``torch/__init__.py`` copies onto ``torch``
+  (minus ``PRIVATE_OPS``; ``segment_reduce`` also as ``_segment_reduce``).
+* ``binary`` (:mod:`tools.torch_index_build.binaries`): the identifiers of the string tables
+  of ``libtorch_python`` and ``torch/_C*.so`` (binding names: they confirm a stub name and
+  carry a C-extension name to the neighbouring releases whose binaries hold it), and the
+  ``aten::`` schemas of ``libtorch_cpu`` (private operators no schema file lists).
+* ``reference`` (:mod:`tools.torch_index_build.references`): the private names the
+  release's own code uses, unguarded, below a C-extension object (``torch._C``,
+  ``torch.Tensor``, ``torch.ops``).
+* ``schema``: private ATen operators ``torch.ops.aten._name`` and their overloads
+  (``.default`` for the unnamed one) from ``native_functions.yaml`` and
+  ``RegistrationDeclarations.h``.
+* ``alias``: the modules a ``sys.modules[...] = ...`` shim makes importable under another
+  name, with the target module's names.
+
+A C-extension name of a device (CUDA, XPU, MPS, ...) that a stub declares but the binaries
+lack is marked absent from CPU-only builds of that release.
 
 Replacements
 ------------
-Curated replacements come from ``rules/replacements.toml``; the builder checks each
-``public_since`` against the wheels (the replacement must exist in that release and every
-later one; it warns otherwise) and stores them with the release ranges in which the
-replacement exists. It also *derives* replacements: when a public module (no private
-component in its path) binds a public name by ``from torch._foo import bar [as baz]``, the
-public name is the same object as the private one, so it is recorded as its replacement from
-the first release that re-exports it (``source`` is the re-exporting file).
+Curated replacements come from ``rules/replacements.toml``; each has a ``source`` and an
+``applicability`` ("drop-in" or "suggestion"). The build checks each against the wheels
+(the private name exists; the replacement is a public API, i.e. exported, in the releases
+it lists; a drop-in is the same object there or carries an ``equivalence``) and fails
+otherwise; it computes ``public_since`` and warns when the file says otherwise. It also
+*derives* drop-in replacements: when a public module deliberately re-exports a private
+object (``__all__``, the ``as`` idiom, a star import of a public module), the public name is
+the same object; it holds in every release in which the public name resolves to the same
+object (``public_since`` follows identity back, not ``__all__``).
 
 Output
 ------
 ``rules/torch-index.gz``: a sequence of gzip members (``zcat`` shows it all), written with a
-fixed gzip header (mtime 0, no name, OS 255) and sorted JSON keys, so the same wheels give a
-byte-identical file. The first member is a JSON header line::
+fixed gzip header (mtime 0, no name, OS 255) and sorted JSON keys, so the same wheels and the
+same Python give a byte-identical file. The first member is a JSON header line::
 
-    {"format": 2,
+    {"format": 3,
      "releases": ["1.6", ..., "2.15"],              # indexed minor releases, in order
      "wheels": {"1.6": "torch-1.6.0-...whl", ...},
+     "sha256": {"1.6": "<the wheel's sha256>", ...},
+     "python": "3.11",                              # the Python that parsed the sources
+     "evidence": {"1": "source", "2": "stub", ...}, # the evidence bits
      "ranges": ["0-23", "10-23", "0-8,11-12", ...],  # release index ranges (inclusive pairs)
      "bucket_keys": "torch._C\ntorch._C._VariableFunctions\n...",  # sorted
      "bucket_sizes": [1234, ...],                   # bytes of each bucket member, in order
@@ -60,27 +72,30 @@ byte-identical file. The first member is a JSON header line::
      "names": 226836}
 
 The bucket members follow the header in ``bucket_keys`` order, then the replacements
-member; offsets count from the end of the header member. Each bucket member holds the names of one
-bucket (``bucket_key``: the parent name, cut to 4 components) so that a lookup decompresses and
-decodes only what it needs; its lines are front-coded ``<shared>|<rest>|<kind><range id>``
-(``encode_bucket``), kinds being m module, c class, f function, a attribute, n dynamic
-namespace (torch.ops), s operator namespace (torch.ops.aten), p operator, o overload. The
-replacements member is a JSON list of ``{"private", "replacement", "public_since",
-"source", "derived", "module", "ranges"}`` objects (``ranges``: where the replacement exists).
+member; offsets count from the end of the header member. Each bucket member holds the names
+of one bucket (``bucket_key``: the parent name, cut to 4 components) so that a lookup
+decompresses only what it needs; its lines are front-coded (``encode_bucket``), kinds being
+m module, c class, f function, a attribute, n dynamic namespace (torch.ops), s operator
+namespace (torch.ops.aten), p operator, o overload. The replacements member is a JSON list
+of ``{"private", "replacement", "public_since", "source", "derived", "applicability",
+"evidence", "module", "ranges"}`` objects (``ranges``: where the replacement holds).
 
 Usage
 -----
 Download one wheel per minor release into a folder (outside the repository) and build::
 
     python -m tools.build_torch_index --wheels /work/torch-wheels --download \\
-        --out rules/torch-index.gz
+        --out rules/torch-index.gz [--cache /tmp/torch-index-cache]
 
 ``--download`` runs ``pip download --no-deps --only-binary=:all: --platform P
 --python-version V torch==X.Y.Z`` for the latest patch of every minor release from 1.6 to
 the newest (found with ``pip index versions``), skipping wheels already in the folder;
 macOS wheels are used because they are CPU-only and small (x86_64/cp38 up to 2.2,
-arm64/cp312 from 2.3). Without ``--download`` the wheels already in the folder are used
-(the newest patch of each minor release). ``--min-release 1.6`` sets the first release.
+arm64/cp312 from 2.3). A release that cannot be downloaded, or a minor release missing from
+the folder, is an error (exit 2). ``--cache DIR`` keeps each wheel's extraction (keyed by the
+wheel's sha256, this extraction code and the Python version). ``--min-release 1.6`` sets the
+first release. Build-time only: neither this module nor :mod:`tools.torch_index_build` is in
+the runtime wheel.
 """
 
 from __future__ import annotations
@@ -311,6 +326,13 @@ class _ModuleVisitor:
                         ci.nested = {**ci.nested, **previous.nested}
                 info.classes[stmt.name] = ci
             elif isinstance(stmt, ast.Assign):
+                if (
+                    len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], ast.Name)
+                    and isinstance(stmt.value, ast.Name)
+                    and stmt.value.id == stmt.targets[0].id
+                ):
+                    continue  # `SDPBackend = SDPBackend` (torch/nn/attention): still the imported object
                 for t in stmt.targets:
                     for n in _target_names(t):
                         if n == "__all__":
@@ -755,10 +777,10 @@ def extract_names(rel: Release) -> ReleaseNames:
         private_ops: set[str] = set()
         # PRIVATE_OPS and the segment_reduce rename are read from torch/__init__.py
         init_src = rel.init_source
-        m = re.search(r"^PRIVATE_OPS\s*=\s*(\(.*?\)|\[.*?\])", init_src, re.M | re.S)
-        if m:
+        found = re.search(r"^PRIVATE_OPS\s*=\s*(\(.*?\)|\[.*?\])", init_src, re.M | re.S)
+        if found:
             try:
-                private_ops = set(ast.literal_eval(m.group(1)))
+                private_ops = set(ast.literal_eval(found.group(1)))
             except (ValueError, SyntaxError):
                 private_ops = set()
         segment_hidden = '"_" + __name' in init_src or "'_' + __name" in init_src
@@ -960,6 +982,7 @@ def _load_curated(path: Path) -> list[dict[str, str]]:
                 "check": entry.get("check", entry["replacement"]),
                 "applicability": applicability,
                 "equivalence": entry.get("equivalence", ""),
+                "documented": entry.get("documented", ""),
             }
         )
     return out
@@ -1273,7 +1296,14 @@ def _replacements(
             check = entry["check"]
             if not any(facts.has(priv, i) for i in range(n)):
                 raise BuildError(f"curated: private name {priv} is in no indexed release")
-            have = [i for i in range(n) if public_in(repl, i) and (check == repl or public_in(check, i) or present(check, i))]
+            if entry["documented"]:
+                # public by its documentation although no `__all__` lists it (torch.jit.is_tracing)
+                have = [i for i in range(n) if not is_private(repl) and present(repl, i)]
+            else:
+                have = [
+                    i for i in range(n)
+                    if public_in(repl, i) and (check == repl or public_in(check, i) or present(check, i))
+                ]
             if not have:
                 raise BuildError(f"curated: replacement {repl} is public in no indexed release")
             identity = [i for i in have if same_object(priv, repl, i)]
@@ -1321,7 +1351,8 @@ def _replacements(
                     "public_since": since(have),
                     "source": curated["source"],
                     "derived": False,
-                    "applicability": "drop-in" if identity and curated["applicability"] == "drop-in" else "suggestion",
+                    # the modules differ, but a name below them that is the same object is a drop-in
+                    "applicability": "drop-in" if identity else "suggestion",
                     "evidence": "same object" if identity else "",
                     "ranges": encode_ranges(have),
                     "module": kind_now(name) == KIND_MODULE,

@@ -153,7 +153,9 @@ def _literal_lists(tree: ast.Module) -> dict[str, list[str]]:
             if isinstance(value, (ast.List, ast.Tuple)) and all(
                 isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts
             ):
-                out[stmt.targets[0].id] = [e.value for e in value.elts if isinstance(e, ast.Constant)]
+                out[stmt.targets[0].id] = [
+                    e.value for e in value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                ]
     return out
 
 
