@@ -336,6 +336,8 @@ def test_stale_declarations_are_not_reported_when_only_some_files_are_checked(tm
 def test_verify_reports_names_of_other_builds_apart_on_a_cpu_build(tmp_path: Path) -> None:
     """`torch._C._cuda_getDeviceCount` exists only in CUDA builds: on a CPU-only torch it is a note,
     not an ESP203 failure, and the exit status stays 0."""
+    import torch
+
     from esper_lint.verify.installed import torch_is_cpu_only
 
     if not torch_is_cpu_only():

@@ -104,6 +104,7 @@ import argparse
 import ast
 import json
 import os
+import pickle
 import re
 import struct
 import subprocess
@@ -114,6 +115,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from esper_lint.names import is_dunder, is_private, is_private_component
 from esper_lint.torch_index.versions import parse_version
@@ -840,6 +842,12 @@ def extract_names(rel: Release) -> ReleaseNames:
     return ReleaseNames(names, public, derived, evidence, exported, canonical_of, refs, binding_names)
 
 
+def _importable_release_names() -> type:
+    from tools.build_torch_index import ReleaseNames as importable
+
+    return importable
+
+
 def _builder_fingerprint() -> str:
     """A hash of the builder's own code: a cached extraction is reused only by the same code."""
     import hashlib
@@ -856,21 +864,32 @@ def _builder_fingerprint() -> str:
 _ENCODING_SECTION = "\n# " + "-" * 86 + "\n# encoding\n"
 
 
+class _BuilderUnpickler(pickle.Unpickler):
+    """Reads a cached extraction whatever module name the builder ran under (``python -m``
+    makes it ``__main__`` in the process that wrote the cache)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__main__":
+            module = __name__ if __name__ != "__main__" else "tools.build_torch_index"
+        return super().find_class(module, name)
+
+
 def _read_summary(path: Path, cache_dir: Path | None = None) -> tuple[list[str], int, ReleaseNames]:
     """One wheel's extraction; with ``cache_dir``, kept there (keyed by the wheel's sha256, the
     builder's code and the Python version) so that a rebuild after editing the curated
     replacements reads no wheel again."""
-    import pickle
 
     cached: Path | None = None
     if cache_dir is not None:
         cached = cache_dir / f"{path.name}.{sha256_of(path)[:16]}.{_builder_fingerprint()}.pickle"
         if cached.exists():
             with open(cached, "rb") as handle:
-                result: tuple[list[str], int, ReleaseNames] = pickle.load(handle)
+                result: tuple[list[str], int, ReleaseNames] = _BuilderUnpickler(handle).load()
             return result
     rel, rn = read_release(path)
     result = (rel.syntax_errors, len(rel.ops), rn)
+    # pickled as tools.build_torch_index.ReleaseNames even under `python -m`
+    rn.__class__ = ReleaseNames if __name__ != "__main__" else _importable_release_names()
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp")
@@ -1138,13 +1157,22 @@ class _Facts:
         out: dict[str, list[int]] = {}
         for name in sorted(self.ev, key=lambda n: (n.count("."), n)):
             parent = name.rpartition(".")[0]
+            # only C-extension names: torch._C and what it defines (a Python module that
+            # mentions a device is in every build)
+            if not (name.startswith("torch._C.") or parent in _TENSOR_CLASSES or parent == "torch"):
+                continue
+            parent_is_module = self.any_kind(parent) == KIND_MODULE
+            last = name.rpartition(".")[2]
             for i, mask in sorted(self.ev[name].items()):
                 if mask & (EV_SOURCE | EV_SCHEMA | EV_ALIAS):
                     continue
                 below = i in out.get(parent, ())
-                device = bool(_DEVICE_RE.search(name[len("torch."):]))
+                device = bool(_DEVICE_RE.search(last))
                 missing = not mask & EV_BINARY and bool(self.per[i].binding_names)
-                if below or (device and missing) or _MACOS_DEVICE_RE.search(name[len("torch."):]):
+                # an MPS function or class of a module (not an enum member such as
+                # DispatchKey.MPS, which every build has): the macOS wheel has it, CPU-only builds do not
+                macos_only = parent_is_module and bool(_MACOS_DEVICE_RE.search(last))
+                if below or (device and missing) or macos_only:
                     out.setdefault(name, []).append(i)
         return out
 

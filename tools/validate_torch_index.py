@@ -51,6 +51,24 @@ import warnings
 from typing import Any
 
 
+def _hidden_modules(entries: list[tuple[str, str]]) -> set[str]:
+    """Names of another kind that are also submodules: a name with indexed names below it whose
+    file exists in the installed torch (``torch/_higher_order_ops/cond.py``)."""
+    import os
+
+    import torch
+
+    root = os.path.dirname(torch.__file__)
+    parents = {n.rpartition(".")[0] for n, _ in entries}
+    out = set()
+    for name, kind in entries:
+        if kind != "module" and name in parents:
+            rel = os.path.join(root, *name.split(".")[1:])
+            if os.path.exists(rel + ".py") or os.path.exists(os.path.join(rel, "__init__.py")):
+                out.add(name)
+    return out
+
+
 def _resolve(name: str, module_names: set[str], import_cache: dict[str, BaseException | None]) -> str | None:
     """None when ``name`` resolves, else the cause."""
     parts = name.split(".")
@@ -207,8 +225,8 @@ def operators_report(idx: object, release: str, torch: object) -> dict[str, obje
     runtime: set[str] = set()
     for schema in schemas:
         ns, _, op = schema.name.partition("::")
-        if ns != "aten" or not op.startswith("_"):
-            continue
+        if ns != "aten" or not op.startswith("_") or (op.startswith("__") and op.endswith("__")):
+            continue  # public operators, and dunders (`__and__`), which the index does not list as private
         runtime.add(f"torch.ops.aten.{op}")
         runtime.add(f"torch.ops.aten.{op}.{schema.overload_name or 'default'}")
     missing = sorted(
@@ -251,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"torch {torch.__version__}: release {release} is not indexed", file=sys.stderr)
         return 2
     entries = [(n, k) for n, k, rels in idx.iter_names() if release in rels]
-    module_names = {n for n, k in entries if k == "module"}
+    # a module hidden by a package attribute of the same name (torch._higher_order_ops.cond, a
+    # function of the package and a module) is still importable: its names resolve through it
+    module_names = {n for n, k in entries if k == "module"} | _hidden_modules(entries)
     names = sorted(n for n, _ in entries)
     if args.sample and args.sample < len(names):
         names = sorted(random.Random(args.seed).sample(names, args.sample))

@@ -143,8 +143,9 @@ def explain(name: str, fmt: str = "text", index: TorchIndex | None = None) -> st
         )
         if d["cpu_absent_in"]:
             lines.append(
-                f"  build: absent from CPU-only builds of torch {format_releases(d['cpu_absent_in'], all_releases)} "
-                "(a CUDA/ROCm/XPU/MPS-only C-extension name)"
+                f"  build: a CUDA/ROCm/XPU/MPS C-extension name, absent from CPU-only builds of torch "
+                f"{format_releases(d['cpu_absent_in'], all_releases)} (the CPU wheel's binaries lack it; "
+                "a build with that device has it)"
             )
     r = d["replacement"]
     if r:
