@@ -1077,6 +1077,25 @@ class _Facts:
                 self.kind.setdefault(name, {})[i] = kind
                 self.ev.setdefault(name, {})[i] = rn.evidence.get(name, EV_SOURCE)
 
+    def drop_pattern_overloads(self) -> int:
+        """``aten::_add_relu(%a, %b, %alpha)`` in a JIT fusion pattern of libtorch_cpu reads like
+        the schema of an unnamed overload. For an operator the schema files list, they list
+        its unnamed overload too when it has one: a ``.default`` only the binary shows is such
+        a pattern, and is dropped (named overloads, such as the JIT's
+        ``_unsafe_index.Tensor_hacked_twin``, are kept). Returns release facts dropped."""
+        dropped = 0
+        for name in [n for n in self.ev if n.startswith("torch.ops.aten.") and n.endswith(".default")]:
+            op = name[: -len(".default")]
+            for i, mask in list(self.ev[name].items()):
+                if mask == EV_BINARY and self.ev.get(op, {}).get(i, 0) & EV_SCHEMA:
+                    del self.ev[name][i]
+                    del self.kind[name][i]
+                    dropped += 1
+            if not self.ev[name]:
+                del self.ev[name]
+                del self.kind[name]
+        return dropped
+
     def has(self, name: str, i: int) -> bool:
         return i in self.kind.get(name, {})
 
@@ -1208,6 +1227,7 @@ def build_index(
             warnings.append(f"{version}: could not parse {f}")
         per.append(rn)
     facts = _Facts(per)
+    log(f"operator patterns: {facts.drop_pattern_overloads()} binary-only .default overloads dropped")
     log(f"binaries: {facts.extend_by_binaries()} release facts added")
     log(f"references: {facts.add_references()} release facts added")
     cpu_absent = facts.cpu_absent()
