@@ -771,3 +771,26 @@ def test_builder_and_validator_are_not_in_the_runtime_wheel():
     wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
     assert wheel["packages"] == ["esper_lint"]
     assert all(not str(k).startswith("tools") for k in wheel.get("force-include", {}))
+
+
+def test_rebuild_in_another_process_is_byte_identical(tmp_path):
+    """Two builds in separate processes (other string hash seeds, so sets iterate in other orders)
+    give the same bytes."""
+    import os
+    import subprocess
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "1.13.1", EVIDENCE_OLD)
+    _wheel(wheels, "2.0.1", EVIDENCE_NEW)
+    outputs = []
+    for seed in "12345":  # with the prefix evidence taken from whichever child came first, these differed
+        out = tmp_path / f"index-{seed}.gz"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        subprocess.run(
+            [sys.executable, "-m", "tools.build_torch_index", "--wheels", str(wheels), "--out", str(out),
+             "--jobs", "1", "--min-release", "1.13", "--replacements", str(tmp_path / "none.toml")],
+            check=True, cwd=ROOT, env=env, capture_output=True, timeout=300,
+        )
+        outputs.append(out.read_bytes())
+    assert len(set(outputs)) == 1

@@ -826,15 +826,20 @@ def extract_names(rel: Release) -> ReleaseNames:
                 if is_private(aliased):
                     add(aliased, names[name], EV_ALIAS)
 
-    # every prefix of a known name is known (public classes holding private members)
-    for name in list(names):
+    # every prefix of a known name is known (public classes holding private members), on
+    # the evidence of all the names below it (whatever order sets gave them in)
+    filled: set[str] = set()
+    for name in sorted(names):
         parts = name.split(".")
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])
             if prefix not in names:
                 res = r.resolve(prefix)
                 names[prefix] = res[1] if res else KIND_ATTR
-                evidence[prefix] = evidence[name]
+                evidence[prefix] = 0
+                filled.add(prefix)
+            if prefix in filled:
+                evidence[prefix] |= evidence[name]
 
     refs: set[str] = set()
     for mi in mods.values():
