@@ -42,6 +42,7 @@ def explain_data(name: str, index: TorchIndex | None = None) -> dict[str, Any]:
         "last_release": None,
         "removed_in": None,
         "lower_bound": bool(lk and lk.lower_bound),
+        "gaps_proven": bool(lk and lk.gaps_proven),
         "evidence": {r: list(labels) for r, labels in lk.evidence} if lk else {},
         "cpu_absent_in": list(lk.cpu_absent_in) if lk else [],
         "provably_absent": bool(lk and lk.provably_absent),
@@ -129,8 +130,13 @@ def explain(name: str, fmt: str = "text", index: TorchIndex | None = None) -> st
         else:
             lines.append(f"  still present in {last} (newest indexed release)")
         gaps = len(d["releases"]) != all_releases.index(last) - all_releases.index(first) + 1
-        if gaps:
+        if gaps and d["gaps_proven"]:
             lines.append("  note: absent from some releases in between")
+        elif gaps:
+            lines.append(
+                "  note: not seen in some releases in between (where the evidence is only a stub or a use, "
+                "that proves nothing: it may have been there)"
+            )
         history = _kind_history(d)
         if history:
             lines.append(f"  kind: {history}")
