@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
 from pathlib import Path
 
@@ -117,13 +118,17 @@ def test_aten_ops(idx):
 
 def test_lookup_module_prefix_is_inexact(idx):
     lk = idx.lookup("torch._dynamo.no_such_thing.deeper")
+    module = idx.lookup("torch._dynamo")
     assert lk == Lookup(
         name="torch._dynamo.no_such_thing.deeper",
         matched="torch._dynamo",
         exact=False,
-        releases=idx.lookup("torch._dynamo").releases,
+        releases=module.releases,
         is_module=True,
         kind="module",
+        lower_bound=False,
+        kinds=module.kinds,
+        evidence=module.evidence,
     )
     assert lk.present_in == lk.releases
 
@@ -158,7 +163,7 @@ def test_curated_replacements(idx):
         "torch._dynamo.allow_in_graph": ("torch.compiler.allow_in_graph", "2.1"),
         "torch._dynamo.reset": ("torch.compiler.reset", "2.1"),
         "torch._C._get_tracing_state": ("torch.jit.is_tracing", "1.6"),
-        "torch.nn.utils._stateless.functional_call": ("torch.func.functional_call", "2.0"),
+        "torch.nn.utils._stateless.functional_call": ("torch.nn.utils.stateless.functional_call", "1.12"),
         "torch.distributed._tensor": ("torch.distributed.tensor", "2.5"),
         "torch.distributed._composable.fsdp.fully_shard": ("torch.distributed.fsdp.fully_shard", "2.6"),
         "torch.utils.data._utils.collate.default_collate": ("torch.utils.data.default_collate", "1.11"),
@@ -169,7 +174,22 @@ def test_curated_replacements(idx):
         assert (r.replacement, r.public_since, r.derived) == (public, since, False), private
         # verified against the index: the replacement exists from public_since on
         assert r.releases[0] == since
-        assert r.releases == idx.releases[idx.releases.index(since):]
+        if private != "torch.nn.utils._stateless.functional_call":  # stateless is gone in 2.?
+            assert r.releases == idx.releases[idx.releases.index(since):]
+    # applicability: only the same object or a proven equivalent may be applied
+    assert idx.replacement("torch._C._get_tracing_state").applicability == "suggestion"
+    assert idx.replacement("torch._dynamo.is_compiling").applicability == "suggestion"
+    assert idx.replacement("torch._dynamo.reset").applicability == "drop-in"
+    assert idx.replacement("torch.distributed._tensor.DeviceMesh").replacement == "torch.distributed.device_mesh.DeviceMesh"
+    # names outside every __all__ get no replacement; canonical public homes are preferred
+    for name in ("torch.distributed._tensor.placement_types.pad_tensor", "torch.distributed._tensor.placement_types._pad_tensor"):
+        r = idx.replacement(name)
+        assert r is None or r.applicability == "suggestion", name
+    assert idx.replacement("torch._lowrank.pca_lowrank").replacement == "torch.pca_lowrank"
+    assert idx.replacement("torch._C._distributed_c10d.ReduceOp").replacement == "torch.distributed.ReduceOp"
+    # public_since follows object identity, not the release in which __all__ listed the name
+    assert idx.replacement("torch._functorch.eager_transforms.jacrev").public_since == "2.0"
+    assert idx.replacement("torch.masked._ops.argmax").public_since == "1.13"
 
 
 def test_module_replacement_maps_names_below(idx):
@@ -464,13 +484,14 @@ NEWER.update(
 def synthetic(tmp_path):
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    _wheel(wheels, "1.9.0", BASE)
+    _wheel(wheels, "1.13.0", BASE)
     _wheel(wheels, "2.0.1", NEWER)
     _wheel(wheels, "2.0.0", BASE)  # an older patch of 2.0: ignored
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "replacements.toml").write_text(
         '[[replacement]]\nprivate = "torch._dynamo.disable"\nreplacement = "torch.compiler.disable"\n'
-        'public_since = "2.0"\nsource = "https://example.invalid/notes"\n'
+        'public_since = "2.0"\napplicability = "drop-in"\nsource = "https://example.invalid/notes"\n'
+        'equivalence = "torch/compiler/__init__.py: return torch._dynamo.disable(fn)"\n'
     )
     return tmp_path
 
@@ -482,13 +503,15 @@ def test_builder_is_reproducible(synthetic):
     b, warn_b = build_index(list(reversed(wheels)), curated, jobs=2)
     assert a == b and warn_a == warn_b == []
     out = synthetic / "rules" / "torch-index.gz"
-    assert builder_main(["--wheels", str(synthetic / "wheels"), "--out", str(out), "--jobs", "1"]) == 0
+    assert builder_main(
+        ["--wheels", str(synthetic / "wheels"), "--out", str(out), "--jobs", "1", "--min-release", "1.13"]
+    ) == 0
     assert out.read_bytes() == a
     # a valid gzip stream (zcat works) whose first line is the JSON header
     import gzip
 
     header = json.loads(gzip.decompress(a).split(b"\n", 1)[0])
-    assert header["releases"] == ["1.9", "2.0"]
+    assert header["releases"] == ["1.13", "2.0"]
     assert header["wheels"]["2.0"].startswith("torch-2.0.1-")
 
 
@@ -496,7 +519,7 @@ def test_builder_extracts_names(synthetic):
     wheels = sorted((synthetic / "wheels").glob("*.whl"))
     data, _ = build_index(wheels, synthetic / "rules" / "replacements.toml")
     idx = TorchIndex.from_bytes(data)
-    assert idx.releases == ("1.9", "2.0")
+    assert idx.releases == ("1.13", "2.0")
     exact = {n: idx.lookup(n) for n in [
         "torch._foreach_norm", "torch._segment_reduce", "torch._C", "torch._C._get_tracing_state",
         "torch.Tensor._make_subclass", "torch.Tensor._reduce_ex_internal", "torch._private_helper",
@@ -516,7 +539,7 @@ def test_builder_extracts_names(synthetic):
     assert not idx.lookup("torch.Tensor.__repr__").exact
     assert idx.lookup("torch.ops.aten.add") is not None and not idx.lookup("torch.ops.aten.add").exact
     # release ranges
-    assert idx.lookup("torch._six").releases == ("1.9",)
+    assert idx.lookup("torch._six").releases == ("1.13",)
     assert idx.lookup("torch._dynamo.disable").releases == ("2.0",)
     assert idx.lookup("torch._dynamo.eval_frame.disable").exact
 
@@ -547,7 +570,7 @@ def test_builder_replacements(synthetic):
 def test_builder_warns_on_wrong_public_since(synthetic):
     (synthetic / "rules" / "replacements.toml").write_text(
         '[[replacement]]\nprivate = "torch._dynamo.disable"\nreplacement = "torch.compiler.disable"\n'
-        'public_since = "1.9"\nsource = "x"\n'
+        'public_since = "1.13"\napplicability = "suggestion"\nsource = "x"\n'
     )
     wheels = sorted((synthetic / "wheels").glob("*.whl"))
     _, warnings = build_index(wheels, synthetic / "rules" / "replacements.toml")
@@ -567,3 +590,207 @@ def test_members_are_not_mapped_through_a_function_replacement():
     idx = load_index()
     assert idx.replacement("torch._higher_order_ops.cond.cond_op") is None
     assert idx.replacement("torch.distributed._tensor.DTensor").replacement == "torch.distributed.tensor.DTensor"
+
+
+# --------------------------------------------------------------------------------------
+# evidence per fact, on synthetic wheels: binaries, references, alias shims, kinds per release
+
+EVIDENCE_OLD = {
+    **BASE,
+    "torch/lib/libtorch_python.dylib": (
+        b"\x00_make_wrapper_subclass\x00_get_tracing_state\x00_nn\x00upsample_nearest2d\x00other\x00"
+    ).decode("latin-1"),
+    "torch/lib/libtorch_cpu.dylib": (
+        b"\x00aten::_grad_sum_to_size(Tensor(a) self, int[]? size) -> Tensor(a)\x00"
+        b"aten::_set_item.str(Dict(str, t)(a!) l, str(b -> *) idx, t(c -> *) v) -> ()\x00"
+    ).decode("latin-1"),
+    "torch/testing/_internal/logging_tensor.py": (
+        "import torch\n"
+        "def make(cls, elem):\n    return torch.Tensor._make_wrapper_subclass(cls, elem.size())\n"
+        "def guarded():\n    if hasattr(torch._C, '_only_sometimes'):\n        torch._C._only_sometimes()\n"
+        "def tolerant():\n    try:\n        torch._C._maybe()\n    except AttributeError:\n        pass\n"
+        "def used():\n    return torch._C._used_by_code()\n"
+    ),
+    "torch/jit/__init__.py": "from torch.jit._trace import trace\n",
+    "torch/jit/_trace.py": "def trace(fn): ...\n",
+    "torch/_utils.py": (
+        BASE["torch/_utils.py"] + "class Outer:\n    class _Inner:\n        def _method(self): ...\n"
+    ),
+}
+EVIDENCE_NEW = {
+    **EVIDENCE_OLD,
+    "torch/_C/__init__.pyi": (
+        "class TensorBase:\n    def _make_subclass(cls): ...\n    def _make_wrapper_subclass(cls): ...\n"
+        "def _get_tracing_state(): ...\ndef _cuda_getDeviceCount() -> int: ...\ndef _used_by_code(): ...\n"
+    ),
+    "torch/_C/_nn.pyi": "def upsample_nearest2d(x): ...\n",
+    "torch/jit/__init__.py": "from torch.jit._trace import trace\n__all__ = ['trace']\n",
+    "torch/distributed/tensor/__init__.py": "from torch.distributed.tensor.device_mesh import *\n",
+    "torch/distributed/tensor/device_mesh.py": "def _mesh_helper(): ...\n",
+    "torch/distributed/_tensor/__init__.py": (
+        "import sys\nfrom importlib import import_module\n"
+        "submodules = ['device_mesh']\n"
+        "for submodule in submodules:\n"
+        "    sys.modules[f'torch.distributed._tensor.{submodule}'] = import_module(\n"
+        "        f'torch.distributed.tensor.{submodule}')\n"
+    ),
+    "torch/_higher_order_ops/__init__.py": "from torch._higher_order_ops.cond import cond\n",
+    "torch/_higher_order_ops/cond.py": "def cond(pred, a, b): ...\n",
+}
+
+
+@pytest.fixture()
+def evidence_index(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "1.12.0", BASE)
+    _wheel(wheels, "1.13.1", EVIDENCE_OLD)
+    _wheel(wheels, "2.0.1", EVIDENCE_NEW)
+    _wheel(wheels, "2.1.0", EVIDENCE_NEW)
+    data, warnings = build_index(sorted(wheels.glob("*.whl")))
+    assert warnings == []
+    return TorchIndex.from_bytes(data)
+
+
+def test_binary_strings_date_a_c_name_before_its_stub(evidence_index):
+    lk = evidence_index.lookup("torch.Tensor._make_wrapper_subclass")
+    assert lk.releases == ("1.13", "2.0", "2.1")
+    assert dict(lk.evidence)["1.13"] == ("binary", "reference")
+    assert dict(lk.evidence)["2.0"] == ("stub", "binary", "reference")
+    assert not lk.lower_bound  # the binary fixes its first release: 1.12's binary would have it
+    assert check_since(evidence_index, "torch.Tensor._make_wrapper_subclass", "1.12") == (
+        "`torch.Tensor._make_wrapper_subclass` first shipped in 1.13; the comment says 1.12"
+    )
+    assert check_since(evidence_index, "torch.Tensor._make_wrapper_subclass", "1.13") is None
+    lk = evidence_index.lookup("torch._C._nn.upsample_nearest2d")
+    assert lk.releases == ("1.13", "2.0", "2.1") and lk.exact
+    # the first indexed release is a lower bound whatever the evidence
+    assert evidence_index.lookup("torch._C._get_tracing_state").lower_bound
+
+
+def test_a_name_resting_on_a_reference_is_a_lower_bound(evidence_index):
+    lk = evidence_index.lookup("torch._C._used_by_code")
+    assert lk.releases == ("1.13", "2.0", "2.1")
+    assert dict(lk.evidence)["1.13"] == ("reference",)
+    assert lk.lower_bound  # a use by torch's own code shows it exists, not since when
+    # guarded uses (hasattr, a try that catches AttributeError) are no evidence
+    assert not evidence_index.lookup("torch._C._only_sometimes").exact
+    assert not evidence_index.lookup("torch._C._maybe").exact
+
+
+def test_lower_bound_silences_esp201_and_esp202(evidence_index):
+    # first seen in 1.13 through a use only: "since 1.12" may be right
+    assert check_since(evidence_index, "torch._C._used_by_code", "1.12") is None
+    assert check_range(evidence_index, "torch._C._used_by_code", ("1.12", "1.13", "2.0")) is None
+    # a firm first release still gives ESP202 for the releases before it
+    assert "1.12" in check_range(evidence_index, "torch.Tensor._make_wrapper_subclass", ("1.12", "1.13"))
+
+
+def test_aten_schemas_from_the_binary(evidence_index):
+    assert evidence_index.lookup("torch.ops.aten._grad_sum_to_size.default").exact
+    assert evidence_index.lookup("torch.ops.aten._set_item.str").exact
+    assert evidence_index.lookup("torch.ops.aten._set_item").releases == ("1.13", "2.0", "2.1")
+    # below the complete operator namespace an unknown overload is absent
+    assert evidence_index.lookup("torch.ops.aten._set_item.nope").provably_absent
+
+
+def test_alias_shim_keeps_a_module_importable(evidence_index):
+    lk = evidence_index.lookup("torch.distributed._tensor.device_mesh")
+    assert lk.exact and lk.kind == "module" and lk.releases == ("2.0", "2.1")
+    assert dict(lk.evidence)["2.0"] == ("alias",)
+    assert evidence_index.lookup("torch.distributed._tensor.device_mesh._mesh_helper").exact
+
+
+def test_kind_per_release_and_nested_classes(evidence_index):
+    lk = evidence_index.lookup("torch._higher_order_ops.cond")
+    assert lk.kind == "function" and not lk.is_module
+    assert evidence_index.lookup("torch._utils.Outer._Inner._method").exact
+
+
+def test_cpu_absent(evidence_index):
+    lk = evidence_index.lookup("torch._C._cuda_getDeviceCount")
+    assert lk.cpu_absent and lk.cpu_absent_in == ("2.0", "2.1")
+    assert not evidence_index.lookup("torch._C._get_tracing_state").cpu_absent
+    assert "CPU-only builds" in explain("torch._C._cuda_getDeviceCount", index=evidence_index)
+
+
+def test_public_since_follows_object_identity(evidence_index):
+    # `__all__` lists trace from 2.0, but torch.jit.trace is the same object from 1.13 (its first release)
+    r = evidence_index.replacement("torch.jit._trace.trace")
+    assert (r.replacement, r.public_since, r.applicability) == ("torch.jit.trace", "1.13", "drop-in")
+
+
+def test_explain_says_at_least_since(evidence_index):
+    text = explain("torch._C._used_by_code", index=evidence_index)
+    assert "at least since 1.13" in text
+    data = json.loads(explain("torch._C._used_by_code", "json", index=evidence_index))
+    assert data["lower_bound"] is True and data["evidence"]["1.13"] == ["reference"]
+    # a name the index does not hold gets no first release from its prefix
+    data = json.loads(explain("torch._C._not_there", "json", index=evidence_index))
+    assert data["exact"] is False and data["first_release"] is None and data["matched"] == "torch._C"
+
+
+def test_missing_release_is_an_error(tmp_path):
+    from tools.build_torch_index import BuildError
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "1.12.0", BASE)
+    _wheel(wheels, "2.0.1", BASE)
+    with pytest.raises(BuildError, match=r"no wheel for torch 1\.13"):
+        build_index(sorted(wheels.glob("*.whl")))
+
+
+def test_header_records_python_and_sha256(synthetic):
+    import gzip
+    import hashlib
+
+    wheels = sorted((synthetic / "wheels").glob("*.whl"))
+    data, _ = build_index(wheels, synthetic / "rules" / "replacements.toml")
+    header = json.loads(gzip.decompress(data).split(b"\n", 1)[0])
+    assert header["python"] == "{}.{}".format(*sys.version_info[:2])
+    chosen = next(w for w in wheels if w.name == header["wheels"]["2.0"])
+    assert header["sha256"]["2.0"] == hashlib.sha256(chosen.read_bytes()).hexdigest()
+
+
+def test_curated_drop_in_needs_identity_or_equivalence(synthetic):
+    from tools.build_torch_index import BuildError
+
+    (synthetic / "rules" / "replacements.toml").write_text(
+        '[[replacement]]\nprivate = "torch._dynamo.disable"\nreplacement = "torch.compiler.disable"\n'
+        'public_since = "2.0"\napplicability = "drop-in"\nsource = "x"\n'
+    )
+    with pytest.raises(BuildError, match="drop-in"):
+        build_index(sorted((synthetic / "wheels").glob("*.whl")), synthetic / "rules" / "replacements.toml")
+
+
+def test_builder_and_validator_are_not_in_the_runtime_wheel():
+    from esper_lint.data import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["packages"] == ["esper_lint"]
+    assert all(not str(k).startswith("tools") for k in wheel.get("force-include", {}))
+
+
+def test_rebuild_in_another_process_is_byte_identical(tmp_path):
+    """Two builds in separate processes (other string hash seeds, so sets iterate in other orders)
+    give the same bytes."""
+    import os
+    import subprocess
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "1.13.1", EVIDENCE_OLD)
+    _wheel(wheels, "2.0.1", EVIDENCE_NEW)
+    outputs = []
+    for seed in "12345":  # with the prefix evidence taken from whichever child came first, these differed
+        out = tmp_path / f"index-{seed}.gz"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        subprocess.run(
+            [sys.executable, "-m", "tools.build_torch_index", "--wheels", str(wheels), "--out", str(out),
+             "--jobs", "1", "--min-release", "1.13", "--replacements", str(tmp_path / "none.toml")],
+            check=True, cwd=ROOT, env=env, capture_output=True, timeout=300,
+        )
+        outputs.append(out.read_bytes())
+    assert len(set(outputs)) == 1

@@ -331,3 +331,21 @@ def test_stale_declarations_are_not_reported_when_only_some_files_are_checked(tm
     ]
     folder = run("check", "--no-cache", "--format", "json", ".", cwd=tmp_path)
     assert [row["code"] for row in json.loads(folder.stdout)] == ["ESP102"]
+
+
+def test_verify_reports_names_of_other_builds_apart_on_a_cpu_build(tmp_path: Path) -> None:
+    """`torch._C._cuda_getDeviceCount` exists only in CUDA builds: on a CPU-only torch it is a note,
+    not an ESP203 failure, and the exit status stays 0."""
+    import torch
+
+    from esper_lint.verify.installed import torch_is_cpu_only
+
+    if not torch_is_cpu_only():
+        pytest.skip("the installed torch has CUDA/ROCm/XPU: the name resolves, there is nothing to report apart")
+    if hasattr(torch._C, "_cuda_getDeviceCount"):
+        pytest.skip("this CPU build has the CUDA binding after all")
+    write(tmp_path / "a.py", "import torch\nif torch.cuda.is_available():\n    n = torch._C._cuda_getDeviceCount()\n")
+    result = run("verify", "--no-cache", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert "note: a.py:3:9: `torch._C._cuda_getDeviceCount` is not in this CPU-only build" in result.stderr
+    assert "not an ESP203 failure" in result.stderr

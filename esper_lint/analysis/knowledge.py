@@ -9,7 +9,7 @@ from functools import cached_property
 
 from esper_lint.analysis.guards import Branch
 from esper_lint.analysis.version_branches import claimed_releases, is_opaque, releases_taking
-from esper_lint.torch_index import TorchIndex, format_releases, load_index
+from esper_lint.torch_index import Replacement, TorchIndex, format_releases, load_index
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
 from esper_lint.torch_index.versions import releases_in_range
 
@@ -96,3 +96,12 @@ class TorchKnowledge:
                     self.index, name, releases if releases is not None else self.supported
                 )
         return self._replacement[key]
+
+    def replacement_info(
+        self, name: str, releases: tuple[str, ...] | None = None, *, branch: Branch = ()
+    ) -> Replacement | None:
+        """The replacement `replacement()` reports, with its facts: `applicability` ("drop-in",
+        the only kind a fix may apply, or "suggestion"), `public_since`, `source`, `evidence`."""
+        if self.replacement(name, releases, branch=branch) is None:
+            return None
+        return self.index.replacement(name)

@@ -10,6 +10,12 @@ C-extension names missing from the stubs), so it is counted as present wherever 
 known prefix is present; the checks never claim more than that prefix proves. Below the
 completely listed operator namespaces (``torch.ops.aten`` and each private operator's
 overloads) an unlisted name is absent from every release.
+
+How far the evidence goes (``Lookup.lower_bound``, ``Lookup.gaps_proven``): a first release
+that is the first indexed one, or that rests only on a stub or on a use by torch's own code,
+is a lower bound; the name may be older, so a "since" before it, or a supported release
+before it, is not reported. A release missing between two that rest on such evidence is not
+reported either. The checks stay silent rather than claim more than the wheels show.
 """
 
 from __future__ import annotations
@@ -66,10 +72,10 @@ def check_since(index: TorchIndex, name: str, since: str) -> str | None:
     first = present[0]
     pos = {r: i for i, r in enumerate(index.releases)}
     if parse_version(rel) < parse_version(first):
-        if pos[first] == 0:
-            return None  # the name may well predate the first indexed release
+        if lk.lower_bound:
+            return None  # the name may well predate its first indexed release
         return f"{what} first shipped in {first}; the comment says {since}"
-    if rel in pos and rel not in present:
+    if rel in pos and rel not in present and (lk.gaps_proven or parse_version(rel) > parse_version(present[-1])):
         return (
             f"{what} is not in torch {rel} (present in "
             f"{format_releases(present, index.releases)}); the comment says {since}"
@@ -94,7 +100,14 @@ def check_range(
     if lk is None:
         return None
     present = set(lk.present_in)
+    ordered = lk.present_in
     missing = [r for r in supported if r not in present]
+    if ordered and not lk.provably_absent:
+        first, last = parse_version(ordered[0]), parse_version(ordered[-1])
+        if lk.lower_bound:
+            missing = [r for r in missing if parse_version(r) > first]  # it may be older than its first release
+        if not lk.gaps_proven:
+            missing = [r for r in missing if not first < parse_version(r) < last]
     if not missing:
         return None
     rng = f"supported range {spec}" if spec else f"supported releases {format_releases(supported, index.releases)}"
@@ -116,6 +129,12 @@ def check_replacement(
     if not needed or any(rel not in have for rel in needed):
         return None
     kind = "derived from torch's own re-export" if r.derived else r.source
+    if r.applicability != "drop-in":
+        return (
+            r.replacement,
+            f"`{name}` has a public alternative `{r.replacement}` with different semantics, to adapt the code to "
+            f"by hand (public since {r.public_since}; {kind})",
+        )
     return (
         r.replacement,
         f"`{name}` has a public replacement `{r.replacement}` (public since {r.public_since}; "

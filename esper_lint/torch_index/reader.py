@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from esper_lint.data import read_rules_bytes
 from esper_lint.names import is_private
@@ -49,6 +49,14 @@ KIND_NAMES = {
 #: know is absent (for the others it is merely not statically visible)
 COMPLETE_KINDS = frozenset({"operator namespace", "operator"})
 
+#: evidence bits of the data file (the builder's EV_* constants) -> readable names
+EVIDENCE_NAMES = {1: "source", 2: "stub", 4: "binary", 8: "reference", 16: "schema", 32: "alias"}
+#: evidence that fixes when a name appeared: Python source, the binaries' string tables, the
+#: shipped schema files, an alias shim. A stub or a use by torch's own code can lag behind
+#: the name (the early stubs were incomplete), so a first release resting on them alone, or
+#: the first indexed release, is only a lower bound.
+FIRM_EVIDENCE = 1 | 4 | 16 | 32
+
 
 @dataclass(frozen=True)
 class Lookup:
@@ -56,14 +64,44 @@ class Lookup:
     matched: str  #: the longest prefix of ``name`` the index knows (``name`` when exact)
     exact: bool
     releases: tuple[str, ...]  #: the releases having ``matched``
-    is_module: bool  #: whether ``matched`` is a module
-    kind: str = "attribute"  #: kind of ``matched`` (see KIND_NAMES)
+    is_module: bool  #: whether ``matched`` is a module (in the newest release having it)
+    kind: str = "attribute"  #: kind of ``matched`` in the newest release having it (see KIND_NAMES)
+    #: True when ``matched`` may have existed before ``releases[0]``: that release is the first
+    #: indexed one, or the evidence for it there is only a stub or a use by torch's own code
+    lower_bound: bool = False
+    #: ``(release, kind)`` for each release having ``matched`` (a name can change kind)
+    kinds: tuple[tuple[str, str], ...] = ()
+    #: ``(release, evidence names)`` for each release having ``matched`` (see EVIDENCE_NAMES)
+    evidence: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: releases whose CPU-only builds lack ``matched`` (a CUDA/XPU/MPS-only C-extension name)
+    cpu_absent_in: tuple[str, ...] = ()
 
     @property
     def provably_absent(self) -> bool:
         """A non-exact match below a completely listed namespace (an unknown aten op or
         overload): the name is absent from every release, not merely invisible."""
         return not self.exact and self.kind in COMPLETE_KINDS
+
+    @property
+    def cpu_absent(self) -> bool:
+        """Whether a CPU-only build of the newest release having ``matched`` lacks it (it is
+        only in CUDA, ROCm, XPU or MPS builds)."""
+        return bool(self.releases) and self.releases[-1] in self.cpu_absent_in
+
+    @property
+    def gaps_proven(self) -> bool:
+        """Whether every release having ``matched`` rests on firm evidence, so that a release
+        missing between them is really missing (a stub that skipped a release proves nothing)."""
+        firm = {label for bit, label in EVIDENCE_NAMES.items() if bit & FIRM_EVIDENCE}
+        return all(firm.intersection(labels) for _, labels in self.evidence)
+
+    def cpu_absent_at(self, release: str) -> bool:
+        """Whether a CPU-only build of ``release`` lacks ``matched`` while other builds have it."""
+        return release in self.cpu_absent_in
+
+    def kind_in(self, release: str) -> str | None:
+        """The kind of ``matched`` in ``release`` (None when absent there)."""
+        return dict(self.kinds).get(release)
 
     @property
     def present_in(self) -> tuple[str, ...]:
@@ -79,7 +117,13 @@ class Replacement:
     public_since: str  #: the first minor release in which ``replacement`` is public
     source: str  #: release notes / PR URL (curated) or the re-exporting file (derived)
     derived: bool  #: found by the builder from a public re-export, not curated
-    releases: tuple[str, ...] = ()  #: the indexed releases in which ``replacement`` exists
+    releases: tuple[str, ...] = ()  #: the indexed releases in which the replacement holds
+    #: "drop-in": the same object (or a public wrapper proven equivalent, see ``evidence``),
+    #: public in ``releases``: the only kind a fix may apply. "suggestion": a public API for
+    #: the same purpose with other semantics: shown, never applied.
+    applicability: str = "suggestion"
+    #: why a drop-in is one: "same object" (checked in the wheels) or the curated equivalence
+    evidence: str = ""
 
 
 def format_releases(releases: Iterable[str], all_releases: tuple[str, ...]) -> str:
@@ -106,6 +150,12 @@ def _decode_ranges(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+class _Facts(NamedTuple):
+    kinds: tuple[tuple[int, str], ...]  #: (release index, kind), for each release having the name
+    evidence: dict[int, int]  #: release index -> evidence mask
+    cpu_absent: tuple[int, ...]  #: release indices whose CPU builds lack the name
+
+
 def _bucket_key(parts: list[str]) -> str:
     # must agree with builder.bucket_key: the parent name, cut to 4 components
     return ".".join(parts[: min(len(parts) - 1, 4)])
@@ -115,7 +165,7 @@ class TorchIndex:
     """Query the torch private-API index."""
 
     def __init__(self, header: dict[str, Any], blobs: bytes = b"") -> None:
-        if header.get("format") != 2:
+        if header.get("format") != 3:
             raise ValueError(f"unsupported torch index format {header.get('format')!r}")
         self.releases: tuple[str, ...] = tuple(header["releases"])
         self.wheels: dict[str, str] = dict(header.get("wheels", {}))
@@ -125,7 +175,7 @@ class TorchIndex:
         self._bucket_keys: str = header["bucket_keys"]
         self._bucket_sizes: list[int] = header["bucket_sizes"]
         self._bucket_locs_cache: dict[str, tuple[int, int]] | None = None
-        self._buckets: dict[str, dict[str, tuple[str, int]]] = {}
+        self._buckets: dict[str, dict[str, str]] = {}  # name -> its undecoded facts
         self._replacements_loc: list[int] | None = header.get("replacements")
         self._replacements: dict[str, dict[str, Any]] | None = None
 
@@ -152,7 +202,8 @@ class TorchIndex:
             self._bucket_locs_cache = locs
         return locs
 
-    def _bucket(self, key: str) -> dict[str, tuple[str, int]]:
+    def _bucket(self, key: str) -> dict[str, str]:
+        """The names of one bucket, each with its facts still encoded (decoded on lookup)."""
         b = self._buckets.get(key)
         if b is None:
             b = {}
@@ -161,15 +212,33 @@ class TorchIndex:
                 raw = zlib.decompress(self._blobs[loc[0] : loc[0] + loc[1]], 31).decode("utf-8")
                 prev = ""
                 for line in raw.split("\n"):
-                    shared, rest, tail = line.split("|")
+                    shared, rest, tail = line.split("|", 2)
                     rel = prev[: int(shared)] + rest if shared else rest
                     prev = rel
-                    b[f"{key}.{rel}" if key else rel] = (tail[0], int(tail[1:]))
+                    b[f"{key}.{rel}" if key else rel] = tail
             self._buckets[key] = b
         return b
 
-    def _entry(self, name: str) -> tuple[str, int] | None:
-        return self._bucket(_bucket_key(name.split("."))).get(name)
+    def _entry(self, name: str) -> _Facts | None:
+        tail = self._bucket(_bucket_key(name.split("."))).get(name)
+        return None if tail is None else self._facts(tail)
+
+    def _facts(self, tail: str) -> _Facts:
+        """Decode ``<kinds>[|<evidence>[|<cpu>]]`` (see the builder's ``encode_bucket``)."""
+        fields = tail.split("|")
+        kinds: list[tuple[int, str]] = []
+        for part in fields[0].split(","):
+            kind = KIND_NAMES.get(part[0], "attribute")
+            kinds.extend((i, kind) for i in _decode_ranges(self._ranges_raw[int(part[1:])]))
+        kinds.sort()
+        evidence: dict[int, int] = {i: 1 for i, _ in kinds}
+        if len(fields) > 1 and fields[1]:
+            for part in fields[1].split(","):
+                mask, _, range_id = part.partition(".")
+                for i in _decode_ranges(self._ranges_raw[int(range_id)]):
+                    evidence[i] = int(mask)
+        cpu = _decode_ranges(self._ranges_raw[int(fields[2])]) if len(fields) > 2 and fields[2] else ()
+        return _Facts(tuple(kinds), evidence, cpu)
 
     def _release_tuple(self, range_id: int) -> tuple[str, ...]:
         r = self._ranges.get(range_id)
@@ -181,10 +250,12 @@ class TorchIndex:
     # -- queries ------------------------------------------------------------------------
 
     def iter_names(self) -> Iterator[tuple[str, str, tuple[str, ...]]]:
-        """Yield ``(name, kind, releases)`` for every indexed name (decodes everything)."""
+        """Yield ``(name, kind, releases)`` for every indexed name (decodes everything); the
+        kind is the one of the newest release having the name."""
         for key in self._bucket_locs:
-            for name, (kind, range_id) in self._bucket(key).items():
-                yield name, KIND_NAMES.get(kind, "attribute"), self._release_tuple(range_id)
+            for name, tail in self._bucket(key).items():
+                facts = self._facts(tail)
+                yield name, facts.kinds[-1][1], tuple(self.releases[i] for i, _ in facts.kinds)
 
     def __contains__(self, name: str) -> bool:
         return self._entry(name) is not None
@@ -195,16 +266,25 @@ class TorchIndex:
         parts = name.split(".")
         for n in range(len(parts), 1, -1):
             prefix = ".".join(parts[:n])
-            entry = self._entry(prefix)
-            if entry is not None:
-                kind = KIND_NAMES.get(entry[0], "attribute")
+            facts = self._entry(prefix)
+            if facts is not None:
+                rel = self.releases
+                kind = facts.kinds[-1][1]
+                first = facts.kinds[0][0]
                 return Lookup(
                     name=name,
                     matched=prefix,
                     exact=n == len(parts),
-                    releases=self._release_tuple(entry[1]),
-                    is_module=entry[0] == "m",
+                    releases=tuple(rel[i] for i, _ in facts.kinds),
+                    is_module=kind == "module",
                     kind=kind,
+                    lower_bound=first == 0 or not facts.evidence.get(first, 0) & FIRM_EVIDENCE,
+                    kinds=tuple((rel[i], k) for i, k in facts.kinds),
+                    evidence=tuple(
+                        (rel[i], tuple(label for bit, label in EVIDENCE_NAMES.items() if facts.evidence.get(i, 0) & bit))
+                        for i, _ in facts.kinds
+                    ),
+                    cpu_absent_in=tuple(rel[i] for i in facts.cpu_absent),
                 )
         return None
 
@@ -243,6 +323,8 @@ class TorchIndex:
             source=r["source"],
             derived=bool(r["derived"]),
             releases=tuple(self.releases[i] for i in _decode_ranges(r["ranges"])),
+            applicability=str(r.get("applicability", "suggestion")),
+            evidence=str(r.get("evidence", "")),
         )
 
     def replacement(self, name: str) -> Replacement | None:
@@ -276,7 +358,12 @@ class TorchIndex:
                 # curated module entries were expanded name by name where the public
                 # name exists; an indexed name without its own entry has none
                 return None
-            return self._make_replacement(name, r, suffix)
+            found = self._make_replacement(name, r, suffix)
+            if found.applicability == "drop-in":
+                # mapped through a prefix, the name is not one the builder checked in the wheels:
+                # the same object under the public path is likely but not proven
+                found = replace(found, applicability="suggestion", evidence="")
+            return found
         return None
 
 

@@ -1,5 +1,10 @@
 """`esper-lint verify` and `esper_lint.testing`: every private torch name the code uses (and every
-central declaration), resolved in the installed torch; what is missing becomes ESP203."""
+central declaration), resolved in the installed torch; what is missing becomes ESP203.
+
+A name that only CUDA/ROCm/XPU/MPS builds have (the index marks it absent from CPU-only builds of
+that release, e.g. `torch._C._cuda_getDeviceCount`) and that a CPU-only torch lacks is not an
+ESP203 failure: it is reported apart, as `GateResult.build_absent`, since the code is right for the
+builds that have it."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from esper_lint.verify.installed import (
     installed_torch_only,
     resolve_all,
     torch_found,
+    torch_is_cpu_only,
     torch_version,
     torch_version_unimported,
     verifiable,
@@ -29,6 +35,9 @@ class GateResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     checked_names: int = 0
+    #: uses of names this CPU-only build lacks but the release's CUDA/ROCm/XPU/MPS builds have
+    #: (ESP203 findings by shape, not failures: shown as notes)
+    build_absent: list[Finding] = field(default_factory=list)
 
 
 def _missing_message(resolution: Resolution, version: str) -> str:
@@ -38,6 +47,29 @@ def _missing_message(resolution: Resolution, version: str) -> str:
     if resolution.detail and not resolution.detail.startswith(("ModuleNotFoundError", "ImportError")):
         why += f" ({resolution.detail})"
     return catalog.message("ESP203", name=resolution.name, version=version, details=why)
+
+
+def _other_builds_only(resolution: Resolution, version: str) -> str | None:
+    """The note for a name this CPU-only torch lacks that the index marks absent from CPU-only
+    builds of its release (present in CUDA/ROCm/XPU/MPS builds); None otherwise."""
+    from esper_lint.torch_index import load_index
+    from esper_lint.torch_index.versions import SpecifierError, minor_release
+
+    missing = resolution.missing_component or resolution.name
+    lookup = load_index().lookup(missing)
+    if lookup is None or not lookup.exact:
+        return None
+    try:
+        release = minor_release(version)
+    except SpecifierError:
+        return None
+    indexed = release in lookup.releases
+    if not (lookup.cpu_absent_at(release) if indexed else lookup.cpu_absent and release not in load_index().releases):
+        return None
+    return (
+        f"`{resolution.name}` is not in this CPU-only build of torch {version}: `{missing}` exists only in "
+        "CUDA/ROCm/XPU/MPS builds (the index marks it absent from CPU-only builds); not an ESP203 failure"
+    )
 
 
 def _declaration_line(source: Path | None, name: str) -> int:
@@ -77,9 +109,14 @@ def verify_paths(
         result.torch_version = torch_version() if any(verifiable(name) for *_, name in uses) else torch_version_unimported()
         resolutions = resolve_all(name for *_, name in uses)
     result.checked_names = len(resolutions)
+    cpu_only = torch_is_cpu_only()
     for path, line, column, name in uses:
         resolution = resolutions.get(name)
         if resolution is not None and not resolution.present:
+            variant = _other_builds_only(resolution, result.torch_version) if cpu_only else None
+            if variant is not None:
+                result.build_absent.append(Finding(path, line, column, "ESP203", variant, name))
+                continue
             result.findings.append(Finding(path, line, column, "ESP203", _missing_message(resolution, result.torch_version), name))
     enabled = [f for f in result.findings if config.enabled(f.code, f.path)]
     result.findings = sorted(_without_noqa(enabled, discovery.files) if config.noqa else enabled, key=Finding.sort_key)

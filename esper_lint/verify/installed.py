@@ -134,6 +134,15 @@ def torch_version() -> str:
     return str(getattr(torch, "__version__", "unknown"))
 
 
+def torch_is_cpu_only() -> bool:
+    """Whether the installed (already imported) torch is a build without CUDA, ROCm or XPU."""
+    torch = sys.modules.get(VERIFIABLE_ROOT)
+    version = getattr(torch, "version", None)
+    if torch is None or version is None:
+        return False
+    return not (getattr(version, "cuda", None) or getattr(version, "hip", None) or getattr(version, "xpu", None))
+
+
 def verifiable(name: str) -> bool:
     return name == VERIFIABLE_ROOT or name.startswith(VERIFIABLE_ROOT + ".")
 
