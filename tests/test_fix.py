@@ -547,20 +547,15 @@ def test_the_index_label_decides_between_drop_in_and_suggestion() -> None:
 
     index = load_index()
     releases = applicable_releases(">=2.5,<2.16", index)
-    curated = _replacement("torch._dynamo.disable")
-    assert replacement_kind(curated, index) == "unverified"  # no label yet: unsafe, never safe
-    assert rewrite_applicability(curated, releases, index)[0] == "unsafe"
-
-    class Labelled:  # what the index gives once it labels its entries
-        def __init__(self, replacement, applicability: str) -> None:
-            self.__dict__.update(vars(replacement) if hasattr(replacement, "__dict__") else {})
-            for name in ("private", "replacement", "public_since", "source", "derived", "releases"):
-                setattr(self, name, getattr(replacement, name))
-            self.applicability = applicability
-
-    assert rewrite_applicability(Labelled(curated, "drop-in"), releases, index)[0] == "safe"
-    kind, reason = rewrite_applicability(Labelled(curated, "suggestion"), releases, index)
+    drop_in = _replacement("torch._dynamo.disable")  # torch.compiler.disable calls it (the builder's evidence)
+    assert drop_in.applicability == "drop-in" and replacement_kind(drop_in, index) == "drop-in"
+    assert rewrite_applicability(drop_in, releases, index)[0] == "safe"
+    suggestion = _replacement("torch._C._get_tracing_state")  # a TracingState or None against a bool
+    assert suggestion.applicability == "suggestion" and replacement_kind(suggestion, index) == "suggestion"
+    kind, reason = rewrite_applicability(suggestion, releases, index)
     assert kind == "display-only" and "suggestion" in reason
+    older = applicable_releases(">=2.0,<2.16", index)  # torch.compiler.disable arrived in 2.1
+    assert rewrite_applicability(drop_in, older, index)[0] == "display-only"
 
 
 def test_a_name_mapped_through_its_modules_entry_is_a_suggestion() -> None:
@@ -575,13 +570,15 @@ def test_a_name_mapped_through_its_modules_entry_is_a_suggestion() -> None:
 
 def test_withheld_swaps_are_listed_with_the_reason() -> None:
     config = Config().replace(torch_versions=">=2.1,<2.16")
-    source = b"import torch\n\nf = torch._dynamo.disable\n"
+    source = b"import torch\n\nf = torch._C._get_tracing_state\n"  # a suggestion: a TracingState or None, not a bool
     outcome = fix_source(source, "x.py", config)
     swaps = [fix for fix in outcome.withheld if fix.code == "ESP301"]
-    assert [(fix.line, fix.applicability) for fix in swaps] == [(3, "unsafe")]
-    assert swaps[0].description == "replace `torch._dynamo.disable` with `torch.compiler.disable`"
-    unsafe = fix_source(source, "x.py", config, unsafe=True)
-    assert b"f = torch.compiler.disable\n" in unsafe.new_source and unsafe.applied[0].applicability == "unsafe"
+    assert [(fix.line, fix.applicability) for fix in swaps] == [(3, "display-only")]
+    assert swaps[0].description == "replace `torch._C._get_tracing_state` with `torch.jit.is_tracing`"
+    assert "suggestion" in swaps[0].reason
+    unsafe = fix_source(source, "x.py", config, unsafe=True)  # display-only: never applied
+    assert b"torch.jit.is_tracing" not in unsafe.new_source
+    assert not [fix for fix in unsafe.applied if fix.code == "ESP301"]
 
 
 def test_esp103_is_listed_but_not_applied_without_unsafe() -> None:
@@ -664,36 +661,36 @@ def _cli(folder: Path, *arguments: str):
 def test_cli_counts_templates_apart_from_fixes(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n\n[tool.esper-lint]\ntorch-versions = ">=2.1,<2.16"\n')
     target = tmp_path / "m.py"
-    source = b"import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\nh = torch._dynamo.disable\n"
+    source = b"import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\nh = torch._C._get_tracing_state\n"
     target.write_bytes(source)
     run = _cli(tmp_path, "--fix", "m.py")
     assert run.returncode == 1
     lines = run.stderr.decode().strip().splitlines()
     summary = next(line for line in lines if line.startswith("esper-lint: fixed"))
     # what is left is reported, and none of it is promised to --fix: the fixer withheld it
-    assert lines[-1] == "Found 2 findings.", lines
+    assert lines[-1] == "Found 3 findings.", lines
     assert summary == (
-        "esper-lint: fixed 2 finding(s) in 1 file(s); not applied: 1 more with --unsafe-fixes, "
-        "1 template(s) with --add-templates"
+        "esper-lint: fixed 1 finding(s) in 1 file(s); not applied: 1 display-only fix(es) (--show-fixes lists them), "
+        "2 template(s) with --add-templates"
     ), summary
     assert b"<FALLBACK" not in target.read_bytes()
     run = _cli(tmp_path, "--fix", "--add-templates", "m.py")
-    assert "inserted 1 template(s) to fill in" in run.stderr.decode() and "fixed 0 finding(s)" in run.stderr.decode()
-    assert target.read_bytes().count(b"<FALLBACK") == 1
+    assert "inserted 2 template(s) to fill in" in run.stderr.decode() and "fixed 0 finding(s)" in run.stderr.decode()
+    assert target.read_bytes().count(b"<FALLBACK") == 2  # one per module-level statement, as check judges them
 
 
 def test_cli_show_fixes_lists_every_fix_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n\n[tool.esper-lint]\ntorch-versions = ">=2.1,<2.16"\n')
     target = tmp_path / "m.py"
-    source = b"import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\nh = torch._dynamo.disable\n"
+    source = b"import torch\n\nf = torch._C.BoolTensor\ng = torch._foreach_norm\nh = torch._C._get_tracing_state\n"
     target.write_bytes(source)
     run = _cli(tmp_path, "--show-fixes", "m.py")
     assert target.read_bytes() == source
     lines = run.stderr.decode().splitlines()
     assert "m.py:3: ESP301 replace `torch._C.BoolTensor` with `torch.BoolTensor` [would apply]" in lines
     assert any(line.startswith("m.py:4: ESP101 insert a documentation template") and "with --add-templates" in line for line in lines)
-    unsafe = [line for line in lines if line.startswith("m.py:5: ESP301 replace `torch._dynamo.disable`")]
-    assert len(unsafe) == 1 and "unsafe: with --unsafe-fixes" in unsafe[0]
+    shown = [line for line in lines if line.startswith("m.py:5: ESP301 replace `torch._C._get_tracing_state`")]
+    assert len(shown) == 1 and "[display-only:" in shown[0]
 
 
 def test_cli_add_templates_needs_fix_or_diff(tmp_path: Path) -> None:
@@ -705,7 +702,7 @@ def test_cli_add_templates_needs_fix_or_diff(tmp_path: Path) -> None:
 def test_a_noqa_comment_keeps_the_fixer_off_its_line() -> None:
     """`check` does not report what `# noqa` suppresses, so `--fix` does not touch it either."""
     source = b"import torch\n\ntorch._dynamo.disable(f)  # noqa: ESP101\ntorch._dynamo.disable(g)\n"
-    outcome = fix_source(source, "m.py", Config())
+    outcome = fix_source(source, "m.py", Config(torch_versions=">=2.0,<2.16"))  # no swap: 2.0 lacks torch.compiler
     lines = outcome.new_source.decode().splitlines()
     assert lines[2] == "torch._dynamo.disable(f)  # noqa: ESP101"  # no block above it
     assert lines[3].startswith("# NOTE: Private API (torch._dynamo.disable)")

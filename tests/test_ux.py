@@ -13,7 +13,8 @@ import pytest
 
 BAD = "import torch\n\nnorms = torch._foreach_norm(grads)\n"
 GOOD = "import torch\n\nx = torch.ones(3)\n"
-# Its ESP101 has a safe fix (the index knows the "since", the registry the fallback); BAD's has none.
+# Its ESP301 has a safe fix (torch.compiler.disable is drop-in and public from 2.1, and with no range
+# declared the installed torch and newer apply), which also ends its ESP101; BAD's ESP101 has none.
 FIXABLE = "import torch\n\ntorch._dynamo.disable(f)\n"
 SUMMARY_CLEAN = "All checks passed!\n"
 
@@ -163,7 +164,7 @@ def test_concise_is_the_text_format_and_format_is_an_alias(tmp_path: Path) -> No
 def test_statistics_count_per_code_with_the_fixable_marker(tmp_path: Path) -> None:
     root = project(tmp_path, files={"a.py": BAD, "b.py": BAD, "c.py": FIXABLE})
     result = run(root, "check", "--statistics")
-    assert result.stdout.splitlines() == ["3\tESP101\t[*] undocumented-private-api", "1\tESP301\t    public-replacement-available"]
+    assert result.stdout.splitlines() == ["3\tESP101\t    undocumented-private-api", "1\tESP301\t[*] public-replacement-available"]
     only_unfixable = project(tmp_path / "other", files={"a.py": BAD})
     assert run(only_unfixable, "check", "--statistics").stdout == "1\tESP101\t    undocumented-private-api\n"
 
@@ -171,7 +172,8 @@ def test_statistics_count_per_code_with_the_fixable_marker(tmp_path: Path) -> No
 def test_show_fixes_marks_fixable_findings_in_the_concise_format(tmp_path: Path) -> None:
     root = project(tmp_path, 'select = ["ESP", "ESP002"]\n', files={"a.py": FIXABLE, "b.py": "x = 1  # noqa: ESP101\n", "c.py": BAD})
     lines = run(root, "check", "--show-fixes").stdout.splitlines()
-    assert "a.py:3:1: ESP101 [*] private API" in lines[0] and "[*]" not in "".join(lines[1:]), lines
+    assert lines[0].startswith("a.py:3:1: ESP101 private API") and lines[1].startswith("a.py:3:1: ESP301 [*] `torch._dynamo.disable`")
+    assert "[*]" not in "".join(lines[2:]), lines
 
 
 def test_colour_follows_the_terminal_no_color_and_force_color(tmp_path: Path) -> None:

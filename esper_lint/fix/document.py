@@ -89,7 +89,9 @@ def block_since(index: TorchIndex, names: Sequence[str]) -> Since | None:
 
 def fallback_for(index: TorchIndex, name: str) -> str | None:
     """The public replacement the registry holds for `name` itself (not one mapped through a
-    module's entry, which nothing proves exists), public in the newest indexed release."""
+    module's entry, which nothing proves exists), public in the newest indexed release, and
+    drop-in: a suggestion (`_get_tracing_state` -> `is_tracing`: a TracingState against a bool)
+    would write a fallback that behaves differently into the code as if it did not."""
     if not name.startswith(INDEXED_ROOT + "."):
         return None
     replacement = index.replacement(name)
@@ -99,6 +101,8 @@ def fallback_for(index: TorchIndex, name: str) -> str | None:
         return None
     if not is_registry_entry(replacement, index):
         return None  # mapped through a module's entry: nothing proves the mapped name exists
+    if replacement.applicability != "drop-in":
+        return None
     return replacement.replacement
 
 

@@ -172,20 +172,14 @@ def applicable_releases(
 
 
 def replacement_kind(replacement: Replacement, index: TorchIndex) -> str:
-    """"drop-in" (the same object, or proven equivalent), "suggestion" (different semantics, or a
-    name nothing proves exists) or "unverified" (a curated entry the index gives no label).
-
-    The index's own label (`Replacement.applicability`) where it has one. Without it: a derived
-    replacement (a public module re-exports the very object) is drop-in, a curated one is
-    unverified. A name mapped through its module's entry (`torch.a._b.X` -> `torch.a.b.X`, where the
-    registry holds nothing for the name itself) is a suggestion whatever the module's label: nothing
-    proves the mapped name is the same object, or public."""
+    """"drop-in" (the same object, or proven equivalent) or "suggestion" (different semantics, or
+    a name nothing proves exists): the index's label (`Replacement.applicability`, checked against
+    the wheels by the builder). A name mapped through its module's entry (`torch.a._b.X` ->
+    `torch.a.b.X`, where the registry holds nothing for the name itself) is a suggestion whatever
+    the module's label: nothing proves the mapped name is the same object, or public."""
     if not is_registry_entry(replacement, index):
         return "suggestion"
-    labelled = getattr(replacement, "applicability", None)
-    if labelled in ("drop-in", "suggestion"):
-        return str(labelled)
-    return "drop-in" if replacement.derived else "unverified"
+    return "drop-in" if replacement.applicability == "drop-in" else "suggestion"
 
 
 def is_registry_entry(replacement: Replacement, index: TorchIndex) -> bool:
@@ -235,6 +229,4 @@ def rewrite_applicability(
             f"`{replacement.replacement}` is missing from torch {format_releases(missing, index.releases)}"
             f" ({releases.description})"
         )
-    if kind != "drop-in":
-        return "unsafe", f"`{replacement.replacement}` is not proven to be the same object or an equivalent"
     return "safe", f"drop-in and public in every release of {releases.description}"
