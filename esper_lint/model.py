@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+CallShapeTuple = tuple[int, tuple[str, ...], bool, bool]
+
 
 @dataclass(frozen=True, order=True)
 class Finding:
@@ -40,6 +42,9 @@ class ReferenceRecord:
     column: int
     documented: bool
     typing_only: bool
+    # A call whose callee the name is: (plain positional arguments, keyword names, unpacks *args,
+    # unpacks **kwargs); `verify` binds it to the installed torch's signature.
+    call: CallShapeTuple | None = None
 
 
 @dataclass

@@ -331,3 +331,29 @@ def test_stale_declarations_are_not_reported_when_only_some_files_are_checked(tm
     ]
     folder = run("check", "--no-cache", "--format", "json", ".", cwd=tmp_path)
     assert [row["code"] for row in json.loads(folder.stdout)] == ["ESP102"]
+
+
+# --- signatures at run time (ESP204 under verify) -------------------------------------------------
+
+CALLS = """\
+import torch
+torch._dynamo.disable(fn, bogus=True)
+torch.nn.Module._apply(module)
+torch.nn.Module._apply(module, fn)
+torch._foreach_norm(grads, bogus=True)
+torch._dynamo.disable(*args, **kwargs)
+"""
+
+
+def test_verify_binds_calls_to_the_installed_signatures(tmp_path: Path) -> None:
+    """A Python function's signature is checked at run time; a C function (`torch._foreach_norm`)
+    exposes none, so its call is left to `check`; unpacked arguments are never judged."""
+    write(tmp_path / "calls.py", CALLS)
+    result = run("verify", "--no-cache", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    found = [(f["line"], f["code"], f["name"]) for f in json.loads(result.stdout)]
+    assert found == [(2, "ESP204", "torch._dynamo.disable"), (3, "ESP204", "torch.nn.Module._apply")], result.stdout
+    messages = [f["message"] for f in json.loads(result.stdout)]
+    assert "unexpected keyword argument 'bogus'" in messages[0]
+    assert "missing a required argument: 'fn'" in messages[1]
+    assert "the installed torch" in messages[0]

@@ -6,10 +6,14 @@ The index is loaded on first use, so files without private references never pay 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from esper_lint.torch_index import TorchIndex, load_index
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
-from esper_lint.torch_index.versions import releases_in_range
+from esper_lint.torch_index.versions import SpecifierError, minor_release, releases_in_range
+
+if TYPE_CHECKING:  # the signature history loads on the first call or deprecation it judges
+    from esper_lint.torch_index.signatures import TorchSignatures
 
 INDEXED_ROOT = "torch"
 
@@ -20,6 +24,8 @@ class TorchKnowledge:
         self._since: dict[tuple[str, str], str | None] = {}
         self._range: dict[str, str | None] = {}
         self._replacement: dict[str, tuple[str, str] | None] = {}
+        self._call: dict[tuple[str, tuple[int, tuple[str, ...], bool, bool], str | None], str | None] = {}
+        self._deprecation: dict[str, str | None] = {}
 
     @cached_property
     def index(self) -> TorchIndex:
@@ -56,3 +62,41 @@ class TorchKnowledge:
                 check_replacement(self.index, name, self.supported) if self.indexed(name) else None
             )
         return self._replacement[name]
+
+    @cached_property
+    def signatures(self) -> TorchSignatures:
+        from esper_lint.torch_index.signatures import load_signatures
+
+        return load_signatures()
+
+    def call_problem(self, name: str, shape: tuple[int, tuple[str, ...], bool, bool], since: str | None) -> str | None:
+        """ESP204: the releases (of the supported range, and from the documented `since` on) whose
+        signature of `name` does not accept a call of this shape (see `judge._call_shape`)."""
+        key = (name, shape, since)
+        if key not in self._call:
+            self._call[key] = self._judge_call(name, shape, since) if self.indexed(name) else None
+        return self._call[key]
+
+    def _judge_call(self, name: str, shape: tuple[int, tuple[str, ...], bool, bool], since: str | None) -> str | None:
+        from esper_lint.torch_index.calls import check_call, judged_releases
+        from esper_lint.torch_index.signatures import CallShape
+
+        try:
+            since_release = minor_release(since) if since is not None else None
+        except SpecifierError:
+            since_release = None  # ESP201 reports a version that is no torch version
+        history = self.signatures
+        judged = judged_releases(history.releases, self.supported, since_release)
+        return check_call(history, name, CallShape(*shape), judged, since=since_release, spec=self.spec)
+
+    def deprecation_problem(self, name: str) -> str | None:
+        """ESP205: `name` warns, or is a compatibility alias, in the newest indexed release or in
+        a release of the supported range."""
+        if name not in self._deprecation:
+            if self.indexed(name):
+                from esper_lint.torch_index.calls import check_deprecation
+
+                self._deprecation[name] = check_deprecation(self.signatures, name, self.supported)
+            else:
+                self._deprecation[name] = None
+        return self._deprecation[name]

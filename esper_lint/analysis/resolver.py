@@ -219,6 +219,7 @@ class Reference:
     statement: Statement
     typing_only: bool
     guarded: bool = False
+    call: cst.Call | None = None  # the call whose callee this reference is (`torch._x(a, k=1)`), for ESP204
 
 
 _BODY_FIELDS = frozenset({"body", "orelse", "handlers", "finalbody", "cases"})
@@ -742,8 +743,23 @@ class ReferenceCollector:
             self._expr(node.value)  # type: ignore[attr-defined]
             self._target(node.target, node.value)  # type: ignore[attr-defined]
             return
+        if node_type is cst.Call:
+            self._callee(node)  # type: ignore[arg-type]
         for child in _children(node, _code_fields(node_type)):
-            self._expr(child)
+            if node_type is not cst.Call or child is not node.func:  # type: ignore[attr-defined]
+                self._expr(child)
+
+    def _callee(self, node: cst.Call) -> None:
+        """Walk a call's callee; a private name written as the whole callee keeps the call (ESP204
+        judges its arguments)."""
+        count = len(self.references)
+        self._expr(node.func)
+        # Only a plain dotted callee (`torch._x`, `th._C._y`): in `torch._x(a)[0].f(b)` the
+        # reference is `torch._x`, whose call is the inner one.
+        if len(self.references) == count + 1 and isinstance(node.func, cst.Attribute) and dotted_name(node.func) is not None:
+            reference = self.references[-1]
+            if reference.anchor is leftmost(node.func) and reference.call is None:
+                reference.call = node
 
     def _reference_chain(self, node: cst.Attribute | cst.Call) -> bool:
         """Record a resolvable chain; True when the whole chain was handled."""

@@ -361,6 +361,8 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     if args.format == "text":
         checked = f"{result.checked_names} private torch name(s) checked against torch {result.torch_version}"
+        if result.checked_calls:
+            checked += f", {result.checked_calls} call(s) bound to its signatures"
         print(f"esper-lint verify: {checked}", file=sys.stderr)
     return _report(args, result.findings, result.errors)
 

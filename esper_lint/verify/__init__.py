@@ -14,8 +14,10 @@ from esper_lint.frontends.runner import run_files
 from esper_lint.model import Finding
 from esper_lint.verify.installed import (
     Resolution,
+    call_rejection,
     installed_torch_only,
     resolve_all,
+    runtime_signature,
     torch_found,
     torch_version,
     torch_version_unimported,
@@ -29,6 +31,7 @@ class GateResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     checked_names: int = 0
+    checked_calls: int = 0  #: calls bound to a signature the installed torch exposes
 
 
 def _missing_message(resolution: Resolution, version: str) -> str:
@@ -58,6 +61,7 @@ def verify_paths(
     discovery = discover(paths, config)
     result.errors.extend(discovery.errors)
     uses: list[tuple[str, int, int, str]] = []
+    calls: list[tuple[str, int, int, str, tuple[int, tuple[str, ...], bool, bool]]] = []
     for outcome in run_files(discovery.files, config, jobs=jobs, cache_dir=cache_dir, with_references=True):
         if outcome.error is not None:
             result.errors.append(outcome.error)
@@ -67,6 +71,8 @@ def verify_paths(
         for reference in outcome.analysis.references:
             if config.check_typing_only or not reference.typing_only:
                 uses.append((outcome.analysis.path, reference.line, reference.column, reference.name))
+                if reference.call is not None:
+                    calls.append((outcome.analysis.path, reference.line, reference.column, reference.name, reference.call))
     declared_at = declarations_display(config.source)
     for name in config.private_apis:
         line = _declaration_line(config.source, name)
@@ -79,6 +85,20 @@ def verify_paths(
         resolution = resolutions.get(name)
         if resolution is not None and not resolution.present:
             result.findings.append(Finding(path, line, column, "ESP203", _missing_message(resolution, result.torch_version), name))
+    if config.enabled("ESP204"):
+        with installed_torch_only(paths):
+            for path, line, column, name, call in calls:
+                resolution = resolutions.get(name)
+                if resolution is None or not resolution.present:
+                    continue
+                if call[2] or call[3] or runtime_signature(name) is None:
+                    continue  # unpacked arguments, or no signature to bind to at run time
+                result.checked_calls += 1
+                rejected = call_rejection(name, call)
+                if rejected is not None:
+                    details = f"the installed torch {result.torch_version} rejects it ({rejected})"
+                    message = catalog.message("ESP204", name=name, details=details)
+                    result.findings.append(Finding(path, line, column, "ESP204", message, name))
     result.findings = sorted(
         (f for f in result.findings if config.enabled(f.code, f.path)), key=Finding.sort_key
     )
