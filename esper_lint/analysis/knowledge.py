@@ -13,6 +13,7 @@ from esper_lint.torch_index.checks import check_range, check_replacement, check_
 from esper_lint.torch_index.versions import SpecifierError, minor_release, releases_in_range
 
 if TYPE_CHECKING:  # the signature history loads on the first call or deprecation it judges
+    from esper_lint.model import CallShapeTuple
     from esper_lint.torch_index.signatures import TorchSignatures
 
 INDEXED_ROOT = "torch"
@@ -24,7 +25,7 @@ class TorchKnowledge:
         self._since: dict[tuple[str, str], str | None] = {}
         self._range: dict[str, str | None] = {}
         self._replacement: dict[str, tuple[str, str] | None] = {}
-        self._call: dict[tuple[str, tuple[int, tuple[str, ...], bool, bool], str | None], str | None] = {}
+        self._call: dict[tuple[str, CallShapeTuple, str | None, tuple[str, ...] | None], str | None] = {}
         self._deprecation: dict[str, str | None] = {}
 
     @cached_property
@@ -69,15 +70,19 @@ class TorchKnowledge:
 
         return load_signatures()
 
-    def call_problem(self, name: str, shape: tuple[int, tuple[str, ...], bool, bool], since: str | None) -> str | None:
+    def call_problem(
+        self, name: str, shape: CallShapeTuple, since: str | None, supported: tuple[str, ...] | None = None
+    ) -> str | None:
         """ESP204: the releases (of the supported range, and from the documented `since` on) whose
-        signature of `name` does not accept a call of this shape (see `judge._call_shape`)."""
-        key = (name, shape, since)
+        signature of `name` does not accept a call of this shape (see `judge.call_shape`).
+        `supported`: a narrower range than the configured one (a version branch); None: the
+        configured range."""
+        key = (name, shape, since, supported)
         if key not in self._call:
-            self._call[key] = self._judge_call(name, shape, since) if self.indexed(name) else None
+            self._call[key] = self._judge_call(name, shape, since, supported) if self.indexed(name) else None
         return self._call[key]
 
-    def _judge_call(self, name: str, shape: tuple[int, tuple[str, ...], bool, bool], since: str | None) -> str | None:
+    def _judge_call(self, name: str, shape: CallShapeTuple, since: str | None, supported: tuple[str, ...] | None) -> str | None:
         from esper_lint.torch_index.calls import check_call, judged_releases
         from esper_lint.torch_index.signatures import CallShape
 
@@ -86,7 +91,7 @@ class TorchKnowledge:
         except SpecifierError:
             since_release = None  # ESP201 reports a version that is no torch version
         history = self.signatures
-        judged = judged_releases(history.releases, self.supported, since_release)
+        judged = judged_releases(history.releases, supported if supported is not None else self.supported, since_release)
         return check_call(history, name, CallShape(*shape), judged, since=since_release, spec=self.spec)
 
     def deprecation_problem(self, name: str) -> str | None:
