@@ -153,13 +153,13 @@ def test_the_motivating_messages(history: TorchSignatures) -> None:
     dtype_call = CallShape(2, ("dtype",))
     judged = judged_releases(history.releases, None, "1.11")
     assert check_call(history, "torch._foreach_norm", dtype_call, judged, since="1.11") == (
-        "`dtype=` is not accepted by `torch._foreach_norm` before 2.4 (torch 1.11–2.3) (documented since 1.11)"
+        "`dtype=` is not accepted by `torch._foreach_norm` before 2.4 (torch 1.11–2.3; documented since 1.11)"
     )
     renamed = check_call(history, "torch._foreach_norm", CallShape(0, ("tensors",)), judged, since="1.11")
     assert renamed is not None and renamed.startswith("`tensors=` is not accepted by `torch._foreach_norm` from 1.13 (torch 1.13–")
     supported = tuple(r for r in history.releases if r.startswith("2."))
     ranged = check_call(history, "torch._foreach_norm", dtype_call, judged_releases(history.releases, supported, None), spec=">=2.0")
-    assert ranged == "`dtype=` is not accepted by `torch._foreach_norm` before 2.4 (torch 2.0–2.3) (supported range >=2.0)"
+    assert ranged == "`dtype=` is not accepted by `torch._foreach_norm` before 2.4 (torch 2.0–2.3; supported range >=2.0)"
     assert check_call(history, "torch._foreach_norm", CallShape(1, (), star_kwargs=True), judged) is None
 
 
@@ -185,7 +185,7 @@ def test_the_engine_reports_esp204_for_the_range() -> None:
     (finding,) = analyse_source(source, "a.py", config).findings
     assert finding.code == "ESP204"
     assert finding.message.startswith("call not accepted in every torch release it must run on: `dtype=` is not accepted")
-    assert "(torch 2.0–2.3)" in finding.message
+    assert "(torch 2.0–2.3; supported range >=2.0)" in finding.message
 
 
 def test_explain_shows_the_history_and_the_deprecations() -> None:

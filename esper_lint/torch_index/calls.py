@@ -38,7 +38,8 @@ def _describe(name: str, problem: tuple[str, str], call: CallShape) -> str:
     if kind == "positional-only":
         return f"`{subject}` of `{name}` is positional-only, so `{subject}=` is not accepted"
     if kind == "positional":
-        return f"`{name}` takes at most {subject} positional argument{'s' if subject != '1' else ''}, the call passes {call.positional}"
+        plural = "s" if subject != "1" else ""
+        return f"`{name}` takes at most {subject} positional argument{plural} (the call passes {call.positional})"
     if kind == "twice":
         return f"the call passes `{subject}` of `{name}` twice (by position and as `{subject}=`)"
     if kind == "missing":
@@ -46,18 +47,19 @@ def _describe(name: str, problem: tuple[str, str], call: CallShape) -> str:
     return f"no overload of `{name}` accepts the call"
 
 
-def _when(bad: Sequence[str], known: Sequence[str], all_releases: Sequence[str]) -> str:
-    """``before 2.4``, ``from 1.13`` or ``in torch 1.9, 2.1``: where ``bad`` lies among the judged
-    releases whose signature is ``known``."""
+def _when(bad: Sequence[str], known: Sequence[str], all_releases: Sequence[str]) -> tuple[str, str | None]:
+    """(``before 2.4``, ``torch 1.11–2.3``), (``from 1.13``, ``torch 1.13–2.15``) or
+    (``in torch 1.9, 2.1``, None): where ``bad`` lies among the judged releases whose signature is
+    ``known``, and the releases themselves where the phrase does not list them."""
     flags = [r in bad for r in known]
     first_good = flags.index(False) if False in flags else len(flags)
     listed = f"torch {releases_text(bad, all_releases)}"
     if 0 < first_good < len(flags) and not any(flags[first_good:]):
-        return f"before {known[first_good]} ({listed})"
+        return f"before {known[first_good]}", listed
     first_bad = flags.index(True)
     if first_bad > 0 and all(flags[first_bad:]):
-        return f"from {known[first_bad]} ({listed})"
-    return f"in {listed}"
+        return f"from {known[first_bad]}", listed
+    return f"in {listed}", None
 
 
 def check_call(
@@ -90,12 +92,15 @@ def check_call(
     context = [f"documented since {since}"] if since else []
     if spec:
         context.append(f"supported range {spec}")
-    suffix = f" ({'; '.join(context)})" if context else ""
-    clauses = [
-        f"{_describe(name, problem, call)} {_when(bad, known, history.releases)}"
-        for problem, bad in sorted(problems.items(), key=lambda item: history.releases.index(item[1][0]))
-    ]
-    return "; ".join(clauses) + suffix
+    ordered = sorted(problems.items(), key=lambda item: history.releases.index(item[1][0]))
+    clauses = []
+    for position, (problem, bad) in enumerate(ordered):
+        phrase, listed = _when(bad, known, history.releases)
+        notes = [listed] if listed else []
+        if position + 1 == len(ordered):
+            notes.extend(context)
+        clauses.append(f"{_describe(name, problem, call)} {phrase}" + (f" ({'; '.join(notes)})" if notes else ""))
+    return "; ".join(clauses)
 
 
 def _deprecation_text(name: str, record: Deprecation, all_releases: Sequence[str]) -> str:
