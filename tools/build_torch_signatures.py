@@ -63,8 +63,10 @@ Each bucket member (a name's parent cut to 3 components, ``bucket_key``) is a JS
 ``{name relative to the bucket key: [[release index, value], ...]}`` listing only the releases
 where the value changes.
 A value is ``""`` (no such callable in that release), ``"?"`` (a callable whose signature cannot be
-read statically), or ``"<source>|<overload>;<overload>..."`` where source is ``py``, ``pyi`` or
-``schema`` and an overload is its parameters joined by ``,``: ``name`` (required), ``name=`` (has
+read statically), or ``"<source>|<overload>;<overload>..."`` where source is ``py`` (a ``def``),
+``gen`` (a stub torchgen generates from the schemas: ``_VariableFunctions``, ``_nn``, ``_fft``,
+``_linalg``, ``_nested``, ``_sparse``, ``_special``), ``pyi`` (a stub written by hand, at least in
+part: shown, not asserted on) or ``schema`` and an overload is its parameters joined by ``,``: ``name`` (required), ``name=`` (has
 a default), ``/`` (the parameters before it are positional-only), ``*`` (the ones after it are
 keyword-only), ``*name`` and ``**name``. The deprecations member is a JSON list of
 ``{"name", "kind", "category", "message", "target", "source", "ranges"}`` objects (``ranges``:
@@ -146,6 +148,13 @@ _NOT_CALLABLE_DECORATORS = frozenset(
     {"property", "cached_property", "functools.cached_property", "abstractproperty", "abc.abstractproperty"}
 )
 _DEPRECATION_DECORATORS = frozenset({"deprecated", "typing_extensions.deprecated", "warnings.deprecated"})
+# Stubs torchgen writes whole from the operator schemas, with the names torch's argument parser
+# accepts. The others (`torch/_C/__init__.pyi`, `_distributed_c10d.pyi`...) are written by hand, at
+# least in part, and lag behind the C++ bindings: on torch's own 2.13 sources they rejected calls
+# that work (`torch._C.import_ir_module` with 5 arguments), so ESP204 does not assert on them.
+_GENERATED_STUBS = frozenset(
+    f"torch/_C/{name}.pyi" for name in ("_VariableFunctions", "_nn", "_fft", "_linalg", "_nested", "_sparse", "_special")
+)
 _INSTALLS_CONFIG = re.compile(r"install_config_module\(\s*sys\.modules\[__name__\]\s*\)")
 _WARNING_CATEGORIES = frozenset({"DeprecationWarning", "FutureWarning"})
 _CLASS_DECORATORS_KEEPING_INIT = frozenset(
@@ -239,6 +248,7 @@ class ModuleFacts:
     path: str
     is_package: bool
     stub: bool
+    source: str = "py"  # what a signature read from this file is: py, gen (generated stub) or pyi
     callables: dict[str, _Callable] = field(default_factory=dict)
     classes: set[str] = field(default_factory=set)  # local dotted class names
     class_bases: dict[str, list[str]] = field(default_factory=dict)
@@ -430,7 +440,7 @@ class _ModuleReader:
         facts = self.facts
         local = prefix + node.name
         names = [_decorator_name(d) for d in node.decorator_list]
-        entry = facts.callables.setdefault(local, _Callable(source="pyi" if facts.stub else "py"))
+        entry = facts.callables.setdefault(local, _Callable(source=facts.source))
         if any(n in _NOT_CALLABLE_DECORATORS or (n or "").endswith((".setter", ".getter", ".deleter")) for n in names):
             entry.not_callable = True
             return
@@ -472,7 +482,7 @@ class _ModuleReader:
             or members + "__new__" in facts.callables
             or any(d not in _CLASS_DECORATORS_KEEPING_INIT and d not in _DEPRECATION_DECORATORS for d in decorators)
         )
-        constructor = facts.callables.setdefault(local, _Callable(source="pyi" if facts.stub else "py"))
+        constructor = facts.callables.setdefault(local, _Callable(source=facts.source))
         if init is None or special or init.unknown or not init.overloads:
             constructor.unknown = True
         else:
@@ -676,7 +686,7 @@ def read_release(path: Path) -> ReleaseFacts:
                 syntax_errors += 1
                 continue
             key = name + (".pyi" if stub else "")
-            facts = ModuleFacts(name, entry, is_package, stub)
+            facts = ModuleFacts(name, entry, is_package, stub, ("gen" if entry in _GENERATED_STUBS else "pyi") if stub else "py")
             facts.config_module = _INSTALLS_CONFIG.search(text) is not None
             _ModuleReader(facts).module(tree)
             modules[key] = facts
@@ -760,8 +770,10 @@ def _resolve(
     out: dict[str, str] = {}
     canonical_of: dict[str, str] = {}  # a re-exported name -> the name it was defined as
 
-    def put(name: str, value: str) -> None:
-        if is_private(name) and (name not in out or out[name] == UNKNOWN):
+    def put(name: str, value: str, *, over_unknown: bool = True) -> None:
+        """Record a name; a known signature may replace an unknown one of an alias, never of a
+        name the code itself binds (``over_unknown=False``: a Python override of a C method)."""
+        if is_private(name) and (name not in out or (over_unknown and out[name] == UNKNOWN)):
             out[name] = value
 
     def copy_members(alias: str, module: str, cls: str) -> None:
@@ -797,7 +809,7 @@ def _resolve(
     # torch/__init__.py copies the functions of torch._C._VariableFunctions onto torch
     for local, value in sorted(local_values.get("torch._C._VariableFunctions", {}).items()):
         if "." not in local and is_private_component(local):
-            put(f"torch.{local}", value)
+            put(f"torch.{local}", value, over_unknown=False)
     # torch.Tensor: the C base's methods it does not define itself
     tensor_module = "torch._tensor" if "torch._tensor" in local_values else "torch.tensor"
     for base_name in ("TensorBase", "_TensorBase"):
@@ -806,7 +818,7 @@ def _resolve(
                 if local.startswith(base_name + ".") and not is_dunder(local.rpartition(".")[2]):
                     member = local[len(base_name) + 1 :]
                     for owner in ("torch.Tensor", f"{tensor_module}.Tensor"):
-                        put(f"{owner}.{member}", value)
+                        put(f"{owner}.{member}", value, over_unknown=False)
             break
 
     by_canonical: dict[str, list[tuple[Deprecation, str]]] = {}

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from esper_lint.data import read_rules_bytes
 
 __all__ = [
+    "ASSERTED_SOURCES",
     "SIGNATURES_FILE",
     "CallShape",
     "Deprecation",
@@ -150,10 +151,20 @@ class Overload:
         return None
 
 
+#: the sources a check may assert on: a ``def``, a stub torchgen generates from the schemas, a schema.
+#: A hand-written stub (``pyi``: ``torch/_C/__init__.pyi``...) lags behind the C++ bindings.
+ASSERTED_SOURCES = frozenset({"py", "gen", "schema"})
+
+
 @dataclass(frozen=True)
 class Signature:
-    source: str  #: ``py`` (a ``def``), ``pyi`` (a stub) or ``schema`` (an ATen schema)
+    source: str  #: ``py`` (a ``def``), ``gen`` (a generated stub), ``pyi`` (a hand-written stub) or ``schema``
     overloads: tuple[Overload, ...]
+
+    @property
+    def evidence(self) -> bool:
+        """Whether a check may assert on it (see ASSERTED_SOURCES)."""
+        return self.source in ASSERTED_SOURCES
 
     @classmethod
     def decode(cls, value: str) -> Signature:
@@ -365,7 +376,7 @@ def explain_facts(name: str, history: TorchSignatures | None = None) -> dict[str
     return {"signatures": runs, "deprecations": deprecations, "signature_releases": covered}
 
 
-_SOURCES = {"py": "def", "pyi": "stub", "schema": "ATen schema"}
+_SOURCES = {"py": "def", "gen": "generated stub", "pyi": "hand-written stub, not asserted on", "schema": "ATen schema"}
 
 
 def explain_lines(facts: dict[str, Any]) -> list[str]:
