@@ -11,7 +11,8 @@ their first use. This module is imported only when ESP204, ESP205 or ``explain``
 
 A release's signature is one of three things: absent (the release has no such callable), unknown (a
 callable whose parameters cannot be read statically: a decorator that may change them, a rebinding)
-or a :class:`Signature`. Checks assert only on a :class:`Signature`.
+or a :class:`Signature`. Checks assert only on a :class:`Signature` that is evidence: a ``def``, a
+stub generated from the operator schemas, or a schema (not a hand-written stub; ``ASSERTED_SOURCES``).
 """
 
 from __future__ import annotations
