@@ -115,6 +115,7 @@ def _judge_and_place(
     """`tree`: CPython's tree of `source`, which places statements; `reparse`: without one, parse
     `source` again with CPython should a finding need placing."""
     from esper_lint import parsing
+    from esper_lint.analysis.judge import call_shape
 
     path = analysis.path
     try:
@@ -135,7 +136,14 @@ def _judge_and_place(
         for item in judged:
             line, column = starts.get(id(item.reference.anchor), (1, 1))
             analysis.references.append(
-                ReferenceRecord(item.reference.name, line, column, item.documented, item.reference.typing_only)
+                ReferenceRecord(
+                    item.reference.name,
+                    line,
+                    column,
+                    item.documented,
+                    item.reference.typing_only,
+                    call_shape(item.reference.call) if item.reference.call is not None else None,
+                )
             )
     return _filtered(analysis, config)
 

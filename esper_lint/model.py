@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 # Records are named tuples and a slotted class, not dataclasses: `dataclasses` imports `inspect`,
 # which alone costs a clean pre-commit run about a tenth of its time (issue 20's budget).
 
+CallShapeTuple = tuple[int, tuple[str, ...], bool, bool]
+
 
 class Finding(NamedTuple):
     """A diagnostic with 1-based line and column, like flake8 and ruff print them. Immutable, and
@@ -41,6 +43,9 @@ class ReferenceRecord(NamedTuple):
     column: int
     documented: bool
     typing_only: bool
+    # A call whose callee the name is: (plain positional arguments, keyword names, unpacks *args,
+    # unpacks **kwargs); `verify` binds it to the installed torch's signature.
+    call: CallShapeTuple | None = None
 
 
 class Analysis:

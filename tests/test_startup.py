@@ -33,6 +33,8 @@ INDEX = (
     "esper_lint.torch_index.reader",
     "esper_lint.torch_index.checks",
     "esper_lint.torch_index.explain",
+    "esper_lint.torch_index.signatures",
+    "esper_lint.torch_index.calls",
     "esper_lint.analysis.knowledge",
 )
 

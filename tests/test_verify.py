@@ -349,3 +349,29 @@ def test_verify_reports_names_of_other_builds_apart_on_a_cpu_build(tmp_path: Pat
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
     assert "note: a.py:3:9: `torch._C._cuda_getDeviceCount` is not in this CPU-only build" in result.stderr
     assert "not an ESP203 failure" in result.stderr
+
+
+# --- signatures at run time (ESP204 under verify) -------------------------------------------------
+
+CALLS = """\
+import torch
+torch._dynamo.disable(fn, bogus=True)
+torch.nn.Module._apply(module)
+torch.nn.Module._apply(module, fn)
+torch._foreach_norm(grads, bogus=True)
+torch._dynamo.disable(*args, **kwargs)
+"""
+
+
+def test_verify_binds_calls_to_the_installed_signatures(tmp_path: Path) -> None:
+    """A Python function's signature is checked at run time; a C function (`torch._foreach_norm`)
+    exposes none, so its call is left to `check`; unpacked arguments are never judged."""
+    write(tmp_path / "calls.py", CALLS)
+    result = run("verify", "--no-cache", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    found = [(f["line"], f["code"], f["name"]) for f in json.loads(result.stdout)]
+    assert found == [(2, "ESP204", "torch._dynamo.disable"), (3, "ESP204", "torch.nn.Module._apply")], result.stdout
+    messages = [f["message"] for f in json.loads(result.stdout)]
+    assert "unexpected keyword argument 'bogus'" in messages[0]
+    assert "missing a required argument: 'fn'" in messages[1]
+    assert "the installed torch" in messages[0]

@@ -21,6 +21,7 @@ import libcst as cst
 from esper_lint.analysis.contract import DocumentationBlock, parse_block
 from esper_lint.analysis.foreign import foreign_names, is_foreign
 from esper_lint.analysis.resolver import Collection, Reference, ReferenceCollector, Scope, Statement
+from esper_lint.model import CallShapeTuple
 from esper_lint.names import covers
 
 if TYPE_CHECKING:  # the engine hands one in only when an index-backed code is enabled
@@ -112,7 +113,21 @@ def _index_verdicts(
     replacement = knowledge.replacement(reference.name, releases=releases, branch=reference.branch)
     if replacement is not None:
         verdicts.append(Verdict("ESP301", reference.anchor, reference.name, replacement[1]))
+    if reference.call is not None:
+        problem = knowledge.call_problem(reference.name, call_shape(reference.call), block.since if block is not None else None)
+        if problem:
+            verdicts.append(Verdict("ESP204", reference.anchor, reference.name, problem))
+    problem = knowledge.deprecation_problem(reference.name)
+    if problem:
+        verdicts.append(Verdict("ESP205", reference.anchor, reference.name, problem))
     return verdicts
+
+
+def call_shape(call: cst.Call) -> CallShapeTuple:
+    """(plain positional arguments, keyword names, unpacks `*args`, unpacks `**kwargs`)."""
+    positional = sum(1 for arg in call.args if arg.keyword is None and not arg.star)
+    keywords = tuple(arg.keyword.value for arg in call.args if arg.keyword is not None)
+    return positional, keywords, any(arg.star == "*" for arg in call.args), any(arg.star == "**" for arg in call.args)
 
 
 def _documentation_blocks(statements: Sequence[Statement], roots: Sequence[str]) -> dict[Statement, DocumentationBlock]:

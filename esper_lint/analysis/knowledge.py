@@ -6,12 +6,17 @@ The index is loaded on first use, so files without private references never pay 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from esper_lint.analysis.guards import Branch
 from esper_lint.analysis.version_branches import claimed_releases, is_opaque, releases_taking
 from esper_lint.torch_index import Replacement, TorchIndex, format_releases, load_index
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
-from esper_lint.torch_index.versions import releases_in_range
+from esper_lint.torch_index.versions import SpecifierError, minor_release, releases_in_range
+
+if TYPE_CHECKING:  # the signature history loads on the first call or deprecation it judges
+    from esper_lint.model import CallShapeTuple
+    from esper_lint.torch_index.signatures import TorchSignatures
 
 INDEXED_ROOT = "torch"
 
@@ -23,6 +28,8 @@ class TorchKnowledge:
         self._range: dict[tuple[str, tuple[str, ...] | None], str | None] = {}
         self._replacement: dict[tuple[str, tuple[str, ...] | None], tuple[str, str] | None] = {}
         self._branches: dict[Branch, tuple[str, ...] | None] = {}
+        self._call: dict[tuple[str, CallShapeTuple, str | None, tuple[str, ...] | None], str | None] = {}
+        self._deprecation: dict[str, str | None] = {}
 
     @cached_property
     def index(self) -> TorchIndex:
@@ -105,3 +112,45 @@ class TorchKnowledge:
         if self.replacement(name, releases, branch=branch) is None:
             return None
         return self.index.replacement(name)
+
+    @cached_property
+    def signatures(self) -> TorchSignatures:
+        from esper_lint.torch_index.signatures import load_signatures
+
+        return load_signatures()
+
+    def call_problem(
+        self, name: str, shape: CallShapeTuple, since: str | None, supported: tuple[str, ...] | None = None
+    ) -> str | None:
+        """ESP204: the releases (of the supported range, and from the documented `since` on) whose
+        signature of `name` does not accept a call of this shape (see `judge.call_shape`).
+        `supported`: a narrower range than the configured one (a version branch); None: the
+        configured range."""
+        key = (name, shape, since, supported)
+        if key not in self._call:
+            self._call[key] = self._judge_call(name, shape, since, supported) if self.indexed(name) else None
+        return self._call[key]
+
+    def _judge_call(self, name: str, shape: CallShapeTuple, since: str | None, supported: tuple[str, ...] | None) -> str | None:
+        from esper_lint.torch_index.calls import check_call, judged_releases
+        from esper_lint.torch_index.signatures import CallShape
+
+        try:
+            since_release = minor_release(since) if since is not None else None
+        except SpecifierError:
+            since_release = None  # ESP201 reports a version that is no torch version
+        history = self.signatures
+        judged = judged_releases(history.releases, supported if supported is not None else self.supported, since_release)
+        return check_call(history, name, CallShape(*shape), judged, since=since_release, spec=self.spec)
+
+    def deprecation_problem(self, name: str) -> str | None:
+        """ESP205: `name` warns, or is a compatibility alias, in the newest indexed release or in
+        a release of the supported range."""
+        if name not in self._deprecation:
+            if self.indexed(name):
+                from esper_lint.torch_index.calls import check_deprecation
+
+                self._deprecation[name] = check_deprecation(self.signatures, name, self.supported)
+            else:
+                self._deprecation[name] = None
+        return self._deprecation[name]

@@ -238,6 +238,7 @@ class Reference:
     branch: Branch = ()
     # Written as an assignment or `setattr` target (`torch.cuda._marker = True`).
     store: bool = False
+    call: cst.Call | None = None  # the call whose callee this reference is (`torch._x(a, k=1)`), for ESP204
 
 
 _BODY_FIELDS = frozenset({"body", "orelse", "handlers", "finalbody", "cases"})
@@ -919,8 +920,23 @@ class ReferenceCollector:
         elif node_type is cst.IfExp or node_type is cst.BooleanOperation:
             self._conditional(node)  # type: ignore[arg-type]
             return
+        if node_type is cst.Call:
+            self._callee(node)  # type: ignore[arg-type]
         for child in _children(node, _code_fields(node_type)):
-            self._expr(child)
+            if node_type is not cst.Call or child is not node.func:  # type: ignore[attr-defined]
+                self._expr(child)
+
+    def _callee(self, node: cst.Call) -> None:
+        """Walk a call's callee; a private name written as the whole callee keeps the call (ESP204
+        judges its arguments)."""
+        count = len(self.references)
+        self._expr(node.func)
+        # Only a plain dotted callee (`torch._x`, `th._C._y`): in `torch._x(a)[0].f(b)` the
+        # reference is `torch._x`, whose call is the inner one.
+        if len(self.references) == count + 1 and isinstance(node.func, cst.Attribute) and dotted_name(node.func) is not None:
+            reference = self.references[-1]
+            if reference.anchor is leftmost(node.func) and reference.call is None:
+                reference.call = node
 
     def _conditional(self, node: cst.IfExp | cst.BooleanOperation) -> None:
         """`a if hasattr(torch, "_x") else b`, `hasattr(torch, "_x") and torch._x()`: the arm that runs

@@ -53,7 +53,7 @@ from typing import Any, NamedTuple, Protocol
 from esper_lint.config import Config
 from esper_lint.data import rules_dir
 from esper_lint.frontends.runner import CACHE_DIR_NAME  # named where a clean run can read it without this module
-from esper_lint.model import Analysis, Finding, ReferenceRecord
+from esper_lint.model import Analysis, CallShapeTuple, Finding, ReferenceRecord
 
 __all__ = [
     "CACHE_DIR_NAME",
@@ -252,7 +252,8 @@ def _read_cache_file(path: Path) -> bytes | None:
 
 # ---------------------------------------------------------------------------------------- entries
 # An entry, as stored: [size, mtime_ns, ctime_ns, mode, inode, read_ns, digest, parsed, findings, references]
-# findings: [line, column, code, message, name or null]; references: [name, line, column, documented, typing_only]
+# findings: [line, column, code, message, name or null];
+# references: [name, line, column, documented, typing_only, call or null], call: [positional, [keywords], *args, **kwargs]
 _ENTRY_FIELDS = 10
 _CODE = re.compile(r"ESP\d{3}")
 
@@ -302,13 +303,36 @@ def _analysis(entry: list[Any], display: str) -> Analysis | None:
             return None
         analysis.findings.append(Finding(display, line, column, code, message, name))
     for row in references:
-        if type(row) is not list or len(row) != 5:
+        if type(row) is not list or len(row) != 6:
             return None
-        name, line, column, documented, typing_only = row
+        name, line, column, documented, typing_only, call = row
         if not (type(name) is str and type(line) is int and type(column) is int and type(documented) is bool and type(typing_only) is bool):
             return None
-        analysis.references.append(ReferenceRecord(name, line, column, documented, typing_only))
+        shape = _call_shape(call)
+        if call is not None and shape is None:
+            return None
+        analysis.references.append(ReferenceRecord(name, line, column, documented, typing_only, shape))
     return analysis
+
+
+def _call_shape(row: object) -> CallShapeTuple | None:
+    """A stored call shape, or None when absent or malformed."""
+    if type(row) is not list or len(row) != 4:
+        return None
+    positional, keywords, star_args, star_kwargs = row
+    if not (
+        type(positional) is int
+        and type(keywords) is list
+        and all(type(k) is str for k in keywords)
+        and type(star_args) is bool
+        and type(star_kwargs) is bool
+    ):
+        return None
+    return positional, tuple(keywords), star_args, star_kwargs
+
+
+def _stored_call(call: CallShapeTuple | None) -> list[Any] | None:
+    return None if call is None else [call[0], list(call[1]), call[2], call[3]]
 
 
 def _settled(entry: list[Any]) -> bool:
@@ -409,7 +433,10 @@ class ResultCache:
             snapshot.digest,
             analysis.parsed,
             [[f.line, f.column, f.code, f.message, f.name] for f in analysis.findings],
-            [[r.name, r.line, r.column, r.documented, r.typing_only] for r in analysis.references],
+            [
+                [r.name, r.line, r.column, r.documented, r.typing_only, _stored_call(r.call)]
+                for r in analysis.references
+            ],
         ]
 
     def _place(self, path: Path, display: str, linked: bool) -> tuple[_Shard, str]:

@@ -621,6 +621,8 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     if args.format == "text":
         checked = f"{result.checked_names} private torch name(s) checked against torch {result.torch_version}"
+        if result.checked_calls:
+            checked += f", {result.checked_calls} call(s) bound to its signatures"
         print(f"esper-lint verify: {checked}", file=sys.stderr)
     for note in result.build_absent:  # not failures: the builds the code targets have these names
         print(f"esper-lint verify: note: {note.path}:{note.line}:{note.column}: {note.message}", file=sys.stderr)

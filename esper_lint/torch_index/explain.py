@@ -66,6 +66,9 @@ def explain_data(name: str, index: TorchIndex | None = None) -> dict[str, Any]:
             "evidence": repl.evidence,
             "releases": format_releases(repl.releases, releases),
         }
+    from .signatures import explain_facts
+
+    out.update(explain_facts(name))  # "signatures", "deprecations", "signature_releases"
     return out
 
 
@@ -167,5 +170,8 @@ def explain(name: str, fmt: str = "text", index: TorchIndex | None = None) -> st
         )
     elif d["matched"] is not None:
         lines.append("  public replacement: none known")
+    from .signatures import explain_lines
+
+    lines.extend(explain_lines(d))
     lines.append(f"  (index: torch {d['indexed_range']}, {len(d['indexed_releases'])} minor releases)")
     return "\n".join(lines)

@@ -19,8 +19,10 @@ from esper_lint.frontends.runner import run_files
 from esper_lint.model import Finding
 from esper_lint.verify.installed import (
     Resolution,
+    call_rejection,
     installed_torch_only,
     resolve_all,
+    runtime_signature,
     torch_found,
     torch_is_cpu_only,
     torch_version,
@@ -38,6 +40,7 @@ class GateResult:
     #: uses of names this CPU-only build lacks but the release's CUDA/ROCm/XPU/MPS builds have
     #: (ESP203 findings by shape, not failures: shown as notes)
     build_absent: list[Finding] = field(default_factory=list)
+    checked_calls: int = 0  #: calls bound to a signature the installed torch exposes
 
 
 def _missing_message(resolution: Resolution, version: str) -> str:
@@ -92,6 +95,7 @@ def verify_paths(
     discovery = discover(paths, config, gitignore=GitIgnore())  # the folder walk skips what git ignores, as check's does
     result.errors.extend(discovery.errors)
     uses: list[tuple[str, int, int, str]] = []
+    calls: list[tuple[str, int, int, str, tuple[int, tuple[str, ...], bool, bool]]] = []
     for outcome in run_files(discovery.files, config, jobs=jobs, cache_dir=cache_dir, with_references=True):
         if outcome.error is not None:
             result.errors.append(outcome.error)
@@ -101,6 +105,8 @@ def verify_paths(
         for reference in outcome.analysis.references:
             if config.check_typing_only or not reference.typing_only:
                 uses.append((outcome.analysis.path, reference.line, reference.column, reference.name))
+                if reference.call is not None:
+                    calls.append((outcome.analysis.path, reference.line, reference.column, reference.name, reference.call))
     declared_at = declarations_display(config.source)
     for name in config.private_apis:
         line = _declaration_line(config.source, name)
@@ -118,6 +124,20 @@ def verify_paths(
                 result.build_absent.append(Finding(path, line, column, "ESP203", variant, name))
                 continue
             result.findings.append(Finding(path, line, column, "ESP203", _missing_message(resolution, result.torch_version), name))
+    if config.enabled("ESP204"):
+        with installed_torch_only(paths):
+            for path, line, column, name, call in calls:
+                resolution = resolutions.get(name)
+                if resolution is None or not resolution.present:
+                    continue
+                if call[2] or call[3] or runtime_signature(name) is None:
+                    continue  # unpacked arguments, or no signature to bind to at run time
+                result.checked_calls += 1
+                rejected = call_rejection(name, call)
+                if rejected is not None:
+                    details = f"the installed torch {result.torch_version} rejects it ({rejected})"
+                    message = catalog.message("ESP204", name=name, details=details)
+                    result.findings.append(Finding(path, line, column, "ESP204", message, name))
     enabled = [f for f in result.findings if config.enabled(f.code, f.path)]
     result.findings = sorted(_without_noqa(enabled, discovery.files) if config.noqa else enabled, key=Finding.sort_key)
     return result

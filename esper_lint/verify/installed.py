@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -194,3 +195,45 @@ def resolve(name: str) -> Resolution:
 
 def resolve_all(names: Iterable[str]) -> dict[str, Resolution]:
     return {name: resolve(name) for name in sorted(set(names)) if verifiable(name)}
+
+
+def call_rejection(name: str, call: tuple[int, tuple[str, ...], bool, bool]) -> str | None:
+    """Why the installed torch's `name` rejects a call of this shape (plain positional arguments,
+    keyword names, unpacks `*args`, unpacks `**kwargs`): Python's own `TypeError` text from binding
+    placeholder arguments to `inspect.signature`. None when the call binds, when it unpacks
+    arguments, or when torch exposes no signature (C functions, operator overloads): only what the
+    run time can show is asserted. Call after :func:`resolve` found the name present."""
+    positional, keywords, star_args, star_kwargs = call
+    if star_args or star_kwargs:
+        return None
+    signature = runtime_signature(name)
+    if signature is None:
+        return None
+    try:
+        signature.bind(*([None] * positional), **dict.fromkeys(keywords))
+    except TypeError as exc:
+        return str(exc)
+    return None
+
+
+@cache
+def runtime_signature(name: str) -> inspect.Signature | None:
+    """`inspect.signature` of the installed torch's `name` (modules already imported by
+    :func:`resolve`); None where torch exposes none or the name is not callable."""
+    parts = name.split(".")
+    length = len(parts)
+    while length and ".".join(parts[:length]) not in sys.modules:
+        length -= 1
+    if not length:
+        return None
+    current: object = sys.modules[".".join(parts[:length])]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for part in parts[length:]:
+                current = getattr(current, part)
+            if not callable(current):
+                return None
+            return inspect.signature(current)
+    except Exception:  # no signature (builtins), or an attribute that raises while loading
+        return None
