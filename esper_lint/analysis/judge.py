@@ -114,7 +114,10 @@ def _index_verdicts(
     if replacement is not None:
         verdicts.append(Verdict("ESP301", reference.anchor, reference.name, replacement[1]))
     if reference.call is not None:
-        problem = knowledge.call_problem(reference.name, call_shape(reference.call), block.since if block is not None else None)
+        since = block.since if block is not None else None
+        # A version branch narrows the releases a call is judged on (`dtype=` passed only under
+        # `if torch >= 2.4` is judged on 2.4 and newer).
+        problem = knowledge.call_problem(reference.name, call_shape(reference.call), since, releases)
         if problem:
             verdicts.append(Verdict("ESP204", reference.anchor, reference.name, problem))
     problem = knowledge.deprecation_problem(reference.name)

@@ -124,8 +124,8 @@ class TorchKnowledge:
     ) -> str | None:
         """ESP204: the releases (of the supported range, and from the documented `since` on) whose
         signature of `name` does not accept a call of this shape (see `judge.call_shape`).
-        `supported`: a narrower range than the configured one (a version branch); None: the
-        configured range."""
+        `supported`: a version branch's releases (`branch_releases`): the call runs only there, so
+        it is judged only there, whatever the range or the "since" would add; None: not narrowed."""
         key = (name, shape, since, supported)
         if key not in self._call:
             self._call[key] = self._judge_call(name, shape, since, supported) if self.indexed(name) else None
@@ -140,7 +140,9 @@ class TorchKnowledge:
         except SpecifierError:
             since_release = None  # ESP201 reports a version that is no torch version
         history = self.signatures
-        judged = judged_releases(history.releases, supported if supported is not None else self.supported, since_release)
+        judged = judged_releases(history.releases, self.supported, since_release)
+        if supported is not None:
+            judged = tuple(release for release in judged if release in supported)
         return check_call(history, name, CallShape(*shape), judged, since=since_release, spec=self.spec)
 
     def deprecation_problem(self, name: str) -> str | None:
