@@ -274,10 +274,10 @@ def crashing(where: str, code: str) -> list[str]:
 @pytest.mark.parametrize(
     ("where", "args", "files"),
     [
-        ("esper_lint.frontends.runner:analyse_source", "check --no-cache -j 1", 1),
-        ("esper_lint.frontends.runner:analyse_source", "check --no-cache -j 2", 20),  # in the workers
-        ("esper_lint.frontends.runner:analyse_source", "inventory --no-cache -j 1", 1),
-        ("esper_lint.frontends.runner:analyse_source", "verify --no-cache -j 1", 1),
+        ("esper_lint.engine:analyse_source", "check --no-cache -j 1", 1),
+        ("esper_lint.engine:analyse_source", "check --no-cache -j 2", 20),  # in the workers
+        ("esper_lint.engine:analyse_source", "inventory --no-cache -j 1", 1),
+        ("esper_lint.engine:analyse_source", "verify --no-cache -j 1", 1),
         ("esper_lint.fix.files:fix_source", "check --no-cache --fix -j 1", 1),
         ("esper_lint.fix.files:fix_source", "check --no-cache --diff -j 2", 20),
     ],
@@ -313,13 +313,14 @@ def test_an_internal_error_outside_a_file_exits_3(tmp_path: Path) -> None:
 def test_an_internal_error_in_process_is_exit_3(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from esper_lint.frontends import cli, runner
+    from esper_lint import engine
+    from esper_lint.frontends import cli
 
     def boom(*args: object, **kwargs: object) -> None:
         raise ValueError("no")
 
     tree(tmp_path)
-    monkeypatch.setattr(runner, "analyse_source", boom)
+    monkeypatch.setattr(engine, "analyse_source", boom)  # the runner imports it when a file needs it
     monkeypatch.chdir(tmp_path)
     assert cli.main(["check", "--no-cache", "-j", "1"]) == EXIT_INTERNAL
     assert capsys.readouterr().err.startswith("esper-lint: internal error while processing ok.py: ValueError: no")

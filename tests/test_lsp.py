@@ -259,8 +259,10 @@ def test_a_session_from_initialize_to_exit(client: LspClient, project: Path) -> 
     assert _apply(SOURCE, _edits_of(fix, uri)) == FIXED_ESP301
     suppress = next(action for action in actions if action["title"].startswith("esper-lint: suppress ESP301"))
     assert _apply(SOURCE, _edits_of(suppress, uri)).splitlines()[5] == "    torch._dynamo.disable(fn)  # noqa: ESP301"
-    # ESP101's fix (the documentation block template) is one per statement, here two: one action does both.
-    assert "esper-lint: Fix all 2 ESP101 findings in this file" in titles
+    # ESP101's fix is a complete block only where the index knows the "since" and the registry a
+    # drop-in fallback: for torch._dynamo.disable, not for torch._foreach_norm (no template unasked).
+    assert "esper-lint: Fix ESP101 (torch._dynamo.disable)" in titles
+    assert not any("torch._foreach_norm" in title and title.startswith("esper-lint: Fix") for title in titles)
     # A client that names no kind (Neovim, Helix) also gets the file's fix-all in the menu.
     assert titles[-1] == "esper-lint: fix all auto-fixable problems"
 
@@ -276,7 +278,7 @@ def test_a_session_from_initialize_to_exit(client: LspClient, project: Path) -> 
     assert [(d["code"], d["range"]["start"]["line"]) for d in after["diagnostics"]] == [("ESP101", 4)]
 
     # Fix-all (what VS Code runs on save with "source.fixAll"): every safe fix of the file.
-    (fix_all,) = client.request(
+    fix_all_actions = client.request(
         "textDocument/codeAction",
         {
             "textDocument": {"uri": uri},
@@ -284,7 +286,8 @@ def test_a_session_from_initialize_to_exit(client: LspClient, project: Path) -> 
             "context": {"diagnostics": [], "only": ["source.fixAll"]},
         },
     )
-    assert fix_all["kind"] == "source.fixAll.esper-lint"
+    # what is left (torch._foreach_norm's ESP101) has no safe fix: no action, and --fix writes nothing
+    assert fix_all_actions == []
     path.write_text(FIXED_ESP301, encoding="utf-8")
     cli = subprocess.run(
         [sys.executable, "-m", "esper_lint", "check", "--no-cache", "--fix", str(path)],
@@ -294,8 +297,27 @@ def test_a_session_from_initialize_to_exit(client: LspClient, project: Path) -> 
         timeout=WAIT_SECONDS,
         check=False,
     )
-    assert cli.returncode == 1, cli.stderr  # the template's placeholder keeps ESP102 firing
-    assert _apply(FIXED_ESP301, _edits_of(fix_all, uri)) == path.read_text(encoding="utf-8")
+    assert cli.returncode == 1, cli.stderr  # torch._foreach_norm's ESP101 has no fix: it stays
+    assert path.read_text(encoding="utf-8") == FIXED_ESP301
+
+    # Back to the original text: fix-all is exactly what `check --fix` writes.
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": SOURCE}]})
+    client.wait_for("textDocument/publishDiagnostics", lambda params: params["uri"] == uri and params.get("version") == 3)
+    (fix_all,) = client.request(
+        "textDocument/codeAction",
+        {
+            "textDocument": {"uri": uri},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+            "context": {"diagnostics": [], "only": ["source.fixAll"]},
+        },
+    )
+    assert fix_all["kind"] == "source.fixAll.esper-lint"
+    path.write_text(SOURCE, encoding="utf-8")
+    subprocess.run(
+        [sys.executable, "-m", "esper_lint", "check", "--no-cache", "--fix", str(path)],
+        cwd=project, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPOSITORY)}, timeout=WAIT_SECONDS, check=False,
+    )
+    assert _apply(SOURCE, _edits_of(fix_all, uri)) == path.read_text(encoding="utf-8") != SOURCE
 
     assert client.request("shutdown", None) is None
     client.notify("exit", None)
