@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from esper_lint.data import tomllib
 from esper_lint.frontends.reading import MIB, read_regular_file
 
 TABLE = "tool.esper-lint"
@@ -352,6 +351,8 @@ def read_pyproject(path: Path) -> dict[str, Any]:
         data = read_regular_file(path, MAX_PYPROJECT_BYTES)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    from esper_lint.data import tomllib  # loaded when a configuration file is read, not before
+
     try:
         return tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -18,10 +18,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # importlib.abc imports importlib.resources: about 20 ms of start-up
     from importlib.abc import Traversable
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+
+
+def __getattr__(name: str) -> object:
+    """`tomllib` (tomli before 3.11), imported when first read: a run in a folder with no
+    configuration file parses no TOML and should not pay for the parser (about 10 ms)."""
+    if name == "tomllib":
+        if sys.version_info >= (3, 11):
+            import tomllib as module
+        else:  # pragma: no cover - exercised on Python 3.10 only
+            import tomli as module
+        globals()["tomllib"] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["read_rules_bytes", "rules_dir", "tomllib"]
 
