@@ -61,7 +61,7 @@ def string_reference(call: cst.Call) -> NamedAttribute | StringPath | None:
     if not isinstance(func, cst.Attribute):
         return None
     method = func.attr.value
-    owner_name = _last_name(func.value)
+    owner_name = last_name(func.value)
     if method == PATCH_OBJECT and owner_name in PATH_CALLS:  # `mock.patch.object(obj, "_x")`
         return _named(positional[0].value, positional[1].value) if len(positional) >= 2 else None
     if method in PATCH_PATH_METHODS and owner_name in PATH_CALLS:  # `mock.patch.multiple("torch._x", ...)`
@@ -69,7 +69,7 @@ def string_reference(call: cst.Call) -> NamedAttribute | StringPath | None:
     if method in PATH_CALLS and positional:  # `mock.patch(...)`, `importlib.import_module(...)`
         return _path(positional[0].value)
     if method in TEST_HELPER_WRITES and positional:  # `monkeypatch.setattr(...)`, `monkeypatch.delattr(...)`
-        first = _string(positional[0].value)
+        first = string_value(positional[0].value)
         if first is not None and "." in first:  # the path form: `monkeypatch.setattr("torch._x.y", v)`
             return _path(positional[0].value)
         return _named(positional[0].value, positional[1].value) if len(positional) >= 2 else None
@@ -77,14 +77,14 @@ def string_reference(call: cst.Call) -> NamedAttribute | StringPath | None:
 
 
 def _named(owner: cst.BaseExpression, attribute: cst.BaseExpression, *, creates: bool = False) -> NamedAttribute | None:
-    text = _string(attribute)
+    text = string_value(attribute)
     if text is None or not text.isidentifier() or not isinstance(attribute, cst.SimpleString):
         return None
     return NamedAttribute(owner, text, attribute, creates)
 
 
 def _path(node: cst.BaseExpression) -> StringPath | None:
-    text = _string(node)
+    text = string_value(node)
     if text is None or not isinstance(node, cst.SimpleString):
         return None
     parts = text.split(".")
@@ -93,7 +93,8 @@ def _path(node: cst.BaseExpression) -> StringPath | None:
     return StringPath(text, node)
 
 
-def _last_name(node: cst.BaseExpression) -> str | None:
+def last_name(node: cst.BaseExpression) -> str | None:
+    """`f` of `f` or of `a.b.f`: the name a call's callee ends in."""
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
@@ -101,7 +102,8 @@ def _last_name(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def _string(node: cst.BaseExpression) -> str | None:
+def string_value(node: cst.BaseExpression) -> str | None:
+    """The value of a plain (not bytes, not f-) string literal."""
     if isinstance(node, cst.SimpleString) and "b" not in node.prefix.lower():
         value = node.evaluated_value
         return value if isinstance(value, str) else None

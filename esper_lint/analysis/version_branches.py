@@ -33,6 +33,7 @@ from typing import Any
 import libcst as cst
 
 from esper_lint.analysis.forms import looks_like_version_flag
+from esper_lint.analysis.strings import last_name, string_value
 from esper_lint.torch_index.versions import SpecifierError, parse_version
 
 _OPERATORS: Mapping[type, str] = {
@@ -257,7 +258,7 @@ class VersionReader:
                 return VERSION
             return None
         if isinstance(node, cst.Call):
-            name = _callee_name(node.func)
+            name = last_name(node.func)
             arguments = [arg for arg in node.args if arg.keyword is None and not arg.star]
             if name in _VERSION_CONSTRUCTORS and len(arguments) == 1:
                 return VERSION if self.subject(arguments[0].value, substitutions) is VERSION else None
@@ -282,14 +283,14 @@ class VersionReader:
     def _split_prefix_as_ints(self, node: cst.BaseExpression) -> Subject | None:
         """`map(int, torch.__version__.split(".")[:2])` or `(int(x) for x in ...split(".")[:2])`."""
         source: cst.BaseExpression | None = None
-        if isinstance(node, cst.Call) and _callee_name(node.func) == "map" and len(node.args) == 2:
+        if isinstance(node, cst.Call) and last_name(node.func) == "map" and len(node.args) == 2:
             if isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == "int":
                 source = node.args[1].value
         elif isinstance(node, cst.GeneratorExp) and node.for_in.inner_for_in is None and not node.for_in.ifs:
             element = node.elt
             if (
                 isinstance(element, cst.Call)
-                and _callee_name(element.func) == "int"
+                and last_name(element.func) == "int"
                 and len(element.args) == 1
                 and isinstance(element.args[0].value, cst.Name)
                 and isinstance(node.for_in.target, cst.Name)
@@ -308,11 +309,11 @@ class VersionReader:
     def _is_split(self, node: cst.BaseExpression) -> bool:
         if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "split"):
             return False
-        if len(node.args) != 1 or _string(node.args[0].value) != ".":
+        if len(node.args) != 1 or string_value(node.args[0].value) != ".":
             return False
         base = node.func.value
         # `torch.__version__.split(".")` or `str(torch.__version__).split(".")`
-        if isinstance(base, cst.Call) and _callee_name(base.func) == "str" and len(base.args) == 1:
+        if isinstance(base, cst.Call) and last_name(base.func) == "str" and len(base.args) == 1:
             base = base.args[0].value
         return self.subject(base) is VERSION
 
@@ -357,7 +358,7 @@ class VersionReader:
         argument: str | None = None
         if isinstance(node, cst.Call):
             if len(node.args) == 1 and node.args[0].keyword is None:
-                argument = _string(node.args[0].value)
+                argument = string_value(node.args[0].value)
             node = node.func
         name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
         if name is None or not looks_like_version_flag(name):
@@ -423,14 +424,14 @@ class VersionReader:
         return None
 
     def _version_text(self, node: cst.BaseExpression, substitutions: Mapping[str, object] | None) -> str | None:
-        text = _string(node)
+        text = string_value(node)
         if text is not None:
             return text
         if isinstance(node, cst.Name) and substitutions is not None:
             value = substitutions.get(node.value)
             return value if isinstance(value, str) else None
         if isinstance(node, cst.Call):
-            name = _callee_name(node.func)
+            name = last_name(node.func)
             if name in _VERSION_CONSTRUCTORS and len(node.args) == 1 and node.args[0].keyword is None:
                 return self._version_text(node.args[0].value, substitutions)
         return None
@@ -445,7 +446,7 @@ class VersionReader:
             return self.condition(helper.body, {}) if not node.args else None
         if len(node.args) != 1 or node.args[0].keyword is not None or node.args[0].star:
             return None
-        argument = _string(node.args[0].value)
+        argument = string_value(node.args[0].value)
         if argument is None:
             return None
         return self.condition(helper.body, {helper.parameter: argument})
@@ -490,18 +491,3 @@ def _integer(node: cst.BaseExpression) -> int | None:
         return int(node.value.replace("_", ""), 0)
     except ValueError:
         return None
-
-
-def _callee_name(func: cst.BaseExpression) -> str | None:
-    if isinstance(func, cst.Name):
-        return func.value
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return None
-
-
-def _string(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.SimpleString) and "b" not in node.prefix.lower():
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
