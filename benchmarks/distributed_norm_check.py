@@ -128,6 +128,9 @@ def run_rank(
         filtered.register(duplicated, nn.Module(), include=lambda name, param: rank == 0 or param is not duplicate)
         record("duplicates counted once", filtered.compute_gradient_health()["host_grad_norm"],
                math.sqrt(expected**2 + 45.0))
+        # Every rank done with its collectives before any tears its group down: gloo aborts a rank
+        # whose peer destroys the group under it ("terminate called without an active exception").
+        dist.barrier()
         return {"rank": rank, "world": world, "backend": backend, "device": str(device),
                 "ok": all(check["ok"] for check in checks.values()), "checks": checks}
     finally:
