@@ -21,7 +21,7 @@ after `assert <test>`, and the statements after an `if` whose body always leaves
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -135,49 +135,30 @@ class GuardReader:
 def probe_calls(test: cst.BaseExpression) -> list[cst.Call]:
     """The `getattr(obj, "_x", default)` calls a test uses only as probes (truth, `is None`,
     `callable`): guards, not uses."""
-    found: list[cst.Call] = []
-    _probe_calls(test, found)
-    return found
-
-
-def _probe_calls(node: cst.BaseExpression, found: list[cst.Call]) -> None:
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
-        _probe_calls(node.expression, found)
-    elif isinstance(node, cst.BooleanOperation):
-        _probe_calls(node.left, found)
-        _probe_calls(node.right, found)
-    elif isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
-        target = node.comparisons[0]
-        if isinstance(target.comparator, cst.Name) and target.comparator.value == "None":
-            _probe_calls(node.left, found)
-    elif isinstance(node, cst.Call):
-        if is_probe(node):
-            found.append(node)
-        elif _called_builtin(node) == "callable" and len(node.args) == 1:
-            _probe_calls(node.args[0].value, found)
+    return [node for node in _checked_operands(test) if isinstance(node, cst.Call) and is_probe(node)]
 
 
 def checked_names(test: cst.BaseExpression) -> list[str]:
     """The bare names a test checks as probes would be checked (`fn`, `fn is None`, `callable(fn)`)."""
-    found: list[str] = []
-    _checked_names(test, found)
-    return found
+    return [node.value for node in _checked_operands(test) if isinstance(node, cst.Name)]
 
 
-def _checked_names(node: cst.BaseExpression, found: list[str]) -> None:
-    if isinstance(node, cst.Name):
-        found.append(node.value)
-    elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
-        _checked_names(node.expression, found)
+def _checked_operands(node: cst.BaseExpression) -> Iterator[cst.BaseExpression]:
+    """The operands whose truth a test checks, through `not`, `and`/`or`, `x is None` /
+    `x is not None` and `callable(x)`: what probe_calls and checked_names look among."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+        yield from _checked_operands(node.expression)
     elif isinstance(node, cst.BooleanOperation):
-        _checked_names(node.left, found)
-        _checked_names(node.right, found)
+        yield from _checked_operands(node.left)
+        yield from _checked_operands(node.right)
     elif isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
         target = node.comparisons[0]
         if isinstance(target.comparator, cst.Name) and target.comparator.value == "None":
-            _checked_names(node.left, found)
+            yield from _checked_operands(node.left)
     elif isinstance(node, cst.Call) and _called_builtin(node) in PROBE_CHECKS and len(node.args) == 1:
-        _checked_names(node.args[0].value, found)
+        yield from _checked_operands(node.args[0].value)
+    else:
+        yield node
 
 
 def is_probe(call: cst.Call) -> bool:

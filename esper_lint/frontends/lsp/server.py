@@ -88,9 +88,7 @@ def build_server() -> EsperLanguageServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: EsperLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
-        previous = ls.pending.pop(uri, None)
-        if previous is not None:
-            previous.cancel()
+        _cancel_pending(ls, uri)
         ls.pending[uri] = asyncio.get_running_loop().call_later(CHANGE_DEBOUNCE_SECONDS, _publish_pending, ls, uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
@@ -102,9 +100,7 @@ def build_server() -> EsperLanguageServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: EsperLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
-        pending = ls.pending.pop(uri, None)
-        if pending is not None:
-            pending.cancel()
+        _cancel_pending(ls, uri)
         ls.analysed.pop(uri, None)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
@@ -119,6 +115,13 @@ def build_server() -> EsperLanguageServer:
 
 
 # ---------------------------------------------------------------------------- diagnostics
+def _cancel_pending(ls: EsperLanguageServer, uri: str) -> None:
+    """Drop the debounced diagnostics still waiting for `uri` (a newer change, or the close)."""
+    pending = ls.pending.pop(uri, None)
+    if pending is not None:
+        pending.cancel()
+
+
 def _publish_pending(ls: EsperLanguageServer, uri: str) -> None:
     ls.pending.pop(uri, None)
     if uri in ls.workspace.text_documents:  # closed meanwhile: nothing to say
