@@ -102,6 +102,7 @@ from pathlib import Path
 
 from esper_lint.names import is_dunder, is_private, is_private_component
 from esper_lint.torch_index.versions import parse_version
+from tools.build_torch_index import _dotted, _literal_strs, _target_names  # the same AST reading as the index
 
 FORMAT = 1
 UNKNOWN = "?"
@@ -171,17 +172,6 @@ _TARGET = re.compile(
 
 # --------------------------------------------------------------------------------------
 # signatures of one `def`
-
-
-def _dotted(node: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def _decorator_name(node: ast.expr) -> str | None:
@@ -531,22 +521,6 @@ def _is_main_guard(test: ast.expr) -> bool:
         and test.left.id == "__name__"
         and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
     )
-
-
-def _target_names(target: ast.expr) -> Iterable[str]:
-    if isinstance(target, ast.Name):
-        yield target.id
-    elif isinstance(target, (ast.Tuple, ast.List)):
-        for elt in target.elts:
-            yield from _target_names(elt)
-    elif isinstance(target, ast.Starred):
-        yield from _target_names(target.value)
-
-
-def _literal_strs(node: ast.expr | None) -> list[str] | None:
-    if isinstance(node, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
-        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
-    return None
 
 
 # --------------------------------------------------------------------------------------
