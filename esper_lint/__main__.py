@@ -1,5 +1,3 @@
-import sys
+from esper_lint.frontends.cli import entry
 
-from esper_lint.frontends.cli import main
-
-sys.exit(main())
+entry()

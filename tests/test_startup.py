@@ -39,16 +39,18 @@ INDEX = (
 )
 
 _WRAPPER = """
-import json, sys
+import sys
 out, argv = sys.argv[1], sys.argv[2:]
 from esper_lint.frontends.cli import main
 try:
     code = main(argv)
 finally:
+    modules = sorted(sys.modules)  # before this wrapper's own json import
     reader = sys.modules.get("esper_lint.torch_index.reader")
     loaded = bool(reader and reader.load_index.cache_info().currsize)
+    import json
     with open(out, "w") as handle:
-        json.dump({"modules": sorted(sys.modules), "index_loaded": loaded}, handle)
+        json.dump({"modules": modules, "index_loaded": loaded}, handle)
 sys.exit(code)
 """
 
@@ -101,6 +103,10 @@ def test_a_clean_run_imports_neither_libcst_nor_the_index(tmp_path: Path, cache:
         # nor the cache, the worker pool or `dataclasses` (which imports `inspect`): a few files
         # are read and pre-checked first (frontends/runner.py)
         assert loaded(modules, ("esper_lint.frontends.cache", "esper_lint.frontends.pool", "dataclasses")) == []
+        # nor the stdlib that only a parse, the index or a cache entry needs
+        assert loaded(modules, ("ast", "json", "threading")) == []
+        if not options:  # pre-commit's plain `check FILE...`: no argparse (frontends/options.py)
+            assert loaded(modules, ("argparse", "esper_lint.frontends.arguments")) == []
 
 
 def test_a_clean_run_in_a_project_with_a_torch_range_loads_no_index(tmp_path: Path) -> None:

@@ -23,7 +23,6 @@ down before libcst (see `esper_lint.engine`); `may_report` offers both stages to
 
 from __future__ import annotations
 
-import ast
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -59,6 +58,8 @@ def may_report(source: bytes, roots: Sequence[str], *, use_ast: bool = True) -> 
         return False
     if not use_ast or _direct_pattern(tuple(roots)).search(source):
         return True
+    import ast  # only here: the byte stage decides most files, and a clean run never imports ast
+
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

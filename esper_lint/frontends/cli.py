@@ -8,21 +8,19 @@ ever ends a run (ESPER_LINT_DEBUG=1 adds the traceback of an internal error).
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from esper_lint import __version__
 from esper_lint.config import Config, ConfigError, load_config
 from esper_lint.frontends.discovery import declarations_display, discover, display_path
 from esper_lint.frontends.errors import InternalError, Stopped, describe
+from esper_lint.frontends.options import HUMAN_FORMATS, Arguments, plain_check_arguments
 from esper_lint.frontends.output import REPORTERS
 from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
 from esper_lint.model import Finding, ReferenceRecord
@@ -35,174 +33,14 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143: the shell's convention
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's help formatter, told the terminal's width: its own asks `shutil`, whose import
-    (with bz2, lzma and fnmatch) costs a start-up more than all the parsing it does."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width)
-
-
-def _terminal_columns() -> int:
-    """`shutil.get_terminal_size().columns`, without importing shutil."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns > 0:
-        return columns
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80 if sys.__stdout__ is not None else 80
-    except (AttributeError, ValueError, OSError):
-        return 80
-
-
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:  # argparse's own exit code for usage errors is 2 as well
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"esper-lint: error: {message}\n")
-
-
-def _codes(value: str) -> list[str]:
-    codes = [code.strip() for code in value.split(",") if code.strip()]
-    for code in codes:
-        if not (code == "ALL" or (code.startswith("ESP") and code[3:].isdigit() and len(code) <= 6) or code == "ESP"):
-            raise argparse.ArgumentTypeError(f"{code!r} is not an esper-lint code or prefix (e.g. ESP101, ESP1, ALL)")
-    return codes
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The command line; given a `command`, only that subcommand's parser (a run builds its own)."""
-    parser = _Parser(prog="esper-lint", description="Lint private PyTorch API use against the documented-fallback contract.")
-    parser.add_argument("--version", action="version", version=f"esper-lint {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
-    for name, add in _COMMANDS.items():
-        if command in (None, name):
-            add(commands)
-    return parser
-
-
-# The human formats (findings for people; the summary on stderr) and the machine ones (exact bytes).
-HUMAN_FORMATS = ("concise", "full", "text")
-OUTPUT_FORMATS = ("concise", "full", "text", "json", "sarif", "github")
-
-
-def _add_check(commands: Any) -> None:
-    check = commands.add_parser("check", help="lint Python files for private torch API use")
-    check.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .); - reads stdin")
-    check.add_argument(
-        "--output-format", "--format", dest="format", choices=OUTPUT_FORMATS, default="text",
-        help="output format (default: text, which is concise: path:line:col: CODE message; full adds the source line and a caret)",
-    )
-    check.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to enable (replaces the configured select)")
-    check.add_argument("--extend-select", type=_codes, default=[], help="comma-separated codes or prefixes to enable as well")
-    check.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (added to the configured ignore)")
-    check.add_argument("--config", type=Path, help="use this configuration file for every file, instead of the nearest one")
-    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
-    fixing = check.add_mutually_exclusive_group()
-    fixing.add_argument(
-        "--fix", action="store_true", help="apply the safe fixes in place (ESP301, ESP101, ESP103), then report what remains"
-    )
-    fixing.add_argument(
-        "--diff", action="store_true", help="print the fixes as a unified diff and change nothing (exit 1 when there is something to fix)"
-    )
-    check.add_argument(
-        "--unsafe-fixes", action="store_true", help="also apply the unsafe fixes (ESP103: stale blocks; swaps not proven for your range)"
-    )
-    check.add_argument(
-        "--add-templates",
-        action="store_true",
-        help="with --fix or --diff: insert a documentation template to fill in where no complete block is known",
-    )
-    check.add_argument(
-        "--show-fixes", action="store_true", help="list every fix found, applied or not, and mark fixable findings [*]"
-    )
-    check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record today's findings in FILE and exit 0")
-    check.add_argument("--baseline", type=Path, metavar="FILE", help="report only findings that are not in FILE")
-    check.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
-    check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
-    check.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
-    check.add_argument("--statistics", action="store_true", help="print the number of findings per code instead of the findings")
-    check.add_argument("-q", "--quiet", action="store_true", help="print the findings only: no summary line")
-    check.add_argument("--show-settings", action="store_true", help="print the configuration each PATH uses, and where it came from")
-    check.add_argument("--show-files", action="store_true", help="print the files a run would check, and check nothing")
-    check.add_argument(
-        "--no-respect-gitignore", dest="respect_gitignore", action="store_false", help="also check files that .gitignore lists"
-    )
-    check.add_argument("--stdin-filename", type=Path, metavar="NAME", help="the name of the file read from stdin (with PATH -)")
-
-
-def _add_verify(commands: Any) -> None:
-    verify = commands.add_parser(
-        "verify", help="prove the private torch names in use exist in the installed torch (ESP203)"
-    )
-    verify.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
-    verify.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
-    verify.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
-    verify.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
-    verify.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
-    verify.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
-    verify.set_defaults(select=None, ignore=None, exit_zero=False)
-
-
-def _add_inventory(commands: Any) -> None:
-    inventory = commands.add_parser("inventory", help="every private torch name in use, its uses and what the index knows")
-    inventory.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: .)")
-    inventory.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format (default: text)")
-    inventory.add_argument("--config", type=Path, help="use this pyproject.toml instead of searching upward")
-    inventory.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
-    inventory.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
-    inventory.add_argument("--cache-dir", type=Path, default=None, help=f"cache folder (default: {CACHE_DIR_NAME} in the project root)")
-
-
-def _add_explain(commands: Any) -> None:
-    explain = commands.add_parser("explain", help="what the torch index knows about a name (releases, replacement)")
-    explain.add_argument("name", help="a dotted torch name, e.g. torch._foreach_norm")
-    explain.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
-
-
-def _add_rule(commands: Any) -> None:
-    rule = commands.add_parser("rule", help="print the documentation of a rule, or the table of all codes")
-    rule.add_argument("code", nargs="?", help="e.g. ESP101")
-    rule.add_argument("--table", action="store_true", help="print the README's markdown table of codes, made from rules/")
-    rule.add_argument("--all", action="store_true", help="print the documentation of every rule")
-
-
-def _add_server(commands: Any) -> None:
-    server = commands.add_parser("server", help="run the language server on stdin/stdout (needs the `lsp` extra)")
-    # Some LSP clients append --stdio to the command they are given; stdio is the only transport.
-    server.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default and only transport)")
-
-
-_COMMANDS = {
-    "check": _add_check,
-    "verify": _add_verify,
-    "inventory": _add_inventory,
-    "explain": _add_explain,
-    "rule": _add_rule,
-    "server": _add_server,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_output()
     arguments = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(arguments[0] if arguments and arguments[0] in _COMMANDS else None).parse_args(arguments)
+    args = plain_check_arguments(arguments)
+    if args is None:
+        from esper_lint.frontends.arguments import parse_arguments  # argparse: only for a command line with options
+
+        args = parse_arguments(arguments)
     with _sigterm_stops_the_run():
         try:
             return _run(args)
@@ -225,6 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _internal_error(f"(not while processing a file): {describe(exc)}", exc)
 
 
+def entry() -> NoReturn:
+    """The `esper-lint` console script (and `python -m esper_lint`): `main()`, then exit without
+    the interpreter's last garbage collections. While it tears the modules down at exit, CPython
+    runs full collections over every object still tracked: after a file has been judged (libcst's
+    classes, the torch index, the trees' leftovers) they cost a pre-commit run about 50 ms, more
+    than judging a small file. Freezing moves those objects out of the collector's view. Nothing is lost: every file
+    has been written and closed, the output streams are flushed by the normal exit, and atexit
+    handlers still run. `main()` itself stays a plain function for callers that go on running."""
+    code = main()
+    import gc
+
+    gc.freeze()
+    sys.exit(code)
+
+
 def _internal_error(what: str, error: BaseException) -> int:
     print(f"esper-lint: internal error {what} (a bug in esper-lint; ESPER_LINT_DEBUG=1 shows the traceback)", file=sys.stderr)
     _debug_traceback(error)
@@ -241,15 +94,21 @@ def _debug_traceback(error: BaseException) -> None:
 @contextmanager
 def _sigterm_stops_the_run() -> Iterator[None]:
     """SIGTERM (`timeout`, a CI cancel) ends the run like Ctrl-C: the workers are killed, temporary
-    files removed, and the exit code says so. Only the main thread can set signal handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    files removed, and the exit code says so. Only the main thread can set signal handlers: on
+    another (`main()` called from a thread) `signal.signal` refuses, and SIGTERM keeps its handler."""
 
     def stop(signum: int, frame: object) -> None:
         raise Stopped(signum)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread
+        installed = False
+    else:
+        installed = True
+    if not installed:
+        yield
+        return
     try:
         yield
     finally:
@@ -264,7 +123,7 @@ def _discard_output() -> None:
         pass
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: Arguments) -> int:
     try:
         if args.command == "check":
             return _check(args)
@@ -294,7 +153,7 @@ def _tolerant_output() -> None:
             reconfigure(errors="backslashreplace")
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: Arguments) -> int:
     from esper_lint.frontends.settings import Settings, check_selectors
 
     check_selectors(args.select, "--select")
@@ -422,7 +281,7 @@ def _configs_with_declarations(paths: list[Path], settings: Settings, groups: li
     return [config for config in configs if config.private_apis]
 
 
-def _check_stdin(args: argparse.Namespace, paths: list[Path], settings: Settings) -> int:
+def _check_stdin(args: Arguments, paths: list[Path], settings: Settings) -> int:
     """`check -` (or `--stdin-filename NAME -`): lint the buffer on stdin as the file NAME, under
     NAME's configuration (its per-file-ignores and excludes too), for editors and formatters."""
     from esper_lint.engine import analyse_source
@@ -452,7 +311,7 @@ def _check_stdin(args: argparse.Namespace, paths: list[Path], settings: Settings
     return _report(args, findings, [], sources={display: data}, locate=lambda path: (data, config) if path == display else None)
 
 
-def _apply_fixes(args: argparse.Namespace, config: Config, files: list[Path]) -> tuple[list[str], int]:
+def _apply_fixes(args: Arguments, config: Config, files: list[Path]) -> tuple[list[str], int]:
     """--diff prints the changes (exit 1 when any); --fix writes them, and the check that follows
     reports what is left (placeholders a person must fill keep ESP102 firing)."""
     from esper_lint.fix import fix_paths
@@ -523,7 +382,7 @@ def _write_bytes(data: bytes) -> None:
         buffer.flush()
 
 
-def _cache_dir(args: argparse.Namespace, config: Config) -> Path | None:
+def _cache_dir(args: Arguments, config: Config) -> Path | None:
     return None if args.no_cache else (args.cache_dir or config.project_root / CACHE_DIR_NAME)
 
 
@@ -532,7 +391,7 @@ _Locate = Callable[[str], "tuple[bytes, Config] | None"]
 
 
 def _report(
-    args: argparse.Namespace,
+    args: Arguments,
     findings: list[Finding],
     errors: list[str],
     sources: dict[str, bytes] | None = None,
@@ -579,7 +438,7 @@ def _fixable_findings(findings: list[Finding], locate: _Locate | None) -> frozen
     return frozenset(keys)
 
 
-def _human_report(args: argparse.Namespace, findings: list[Finding], sources: dict[str, bytes], locate: _Locate | None) -> None:
+def _human_report(args: Arguments, findings: list[Finding], sources: dict[str, bytes], locate: _Locate | None) -> None:
     """concise (text) or full findings on stdout, `--statistics` instead of them, and the summary on
     stderr (not with --quiet)."""
     from esper_lint.frontends import summary
@@ -608,7 +467,7 @@ def _human_report(args: argparse.Namespace, findings: list[Finding], sources: di
         summary.write_summary(summary.summary_line(findings, fixable, summary.Painter(summary.use_colour(sys.stderr))))
 
 
-def _verify(args: argparse.Namespace) -> int:
+def _verify(args: Arguments) -> int:
     from esper_lint.verify import verify_paths
     from esper_lint.verify.installed import TorchNotInstalled
 
@@ -629,7 +488,7 @@ def _verify(args: argparse.Namespace) -> int:
     return _report(args, result.findings, result.errors)
 
 
-def _inventory(args: argparse.Namespace) -> int:
+def _inventory(args: Arguments) -> int:
     """Exit 0 with the report; 2 when files could not be read (the report covers the others)."""
     from esper_lint.analysis.knowledge import TorchKnowledge
     from esper_lint.frontends.inventory import RENDERERS, build_inventory
@@ -699,4 +558,4 @@ def _rule_text(chosen: Any) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -103,12 +103,25 @@ def parse_specifier(spec: str) -> list[tuple[str, str]]:
     return clauses
 
 
-def _clause_matches(op: str, ver: str, v: tuple[int, ...]) -> bool:
-    if ver.endswith(".*"):
-        prefix = parse_version(ver[:-2])
-        hit = _pad(v, len(prefix))[: len(prefix)] == prefix
+# A clause read once: (operator, its version's numbers, whether the version ends in ".*").
+_Clause = tuple[str, tuple[int, ...], bool]
+
+
+def _read_clauses(spec: str) -> list[_Clause]:
+    """The clauses of ``spec`` with their versions parsed: matching many versions against one
+    specifier (`releases_in_range` tries up to 100 patches of each release) parses each once."""
+    read: list[_Clause] = []
+    for op, ver in parse_specifier(spec):
+        star = ver.endswith(".*")
+        read.append((op, parse_version(ver[:-2] if star else ver), star))
+    return read
+
+
+def _clause_matches(clause: _Clause, v: tuple[int, ...]) -> bool:
+    op, target, star = clause
+    if star:
+        hit = _pad(v, len(target))[: len(target)] == target
         return hit if op == "==" else not hit
-    target = parse_version(ver)
     n = max(len(v), len(target))
     a, b = _pad(v, n), _pad(target, n)
     if op in ("==", "==="):
@@ -129,26 +142,42 @@ def _clause_matches(op: str, ver: str, v: tuple[int, ...]) -> bool:
     raise SpecifierError(f"unknown operator {op!r}")  # pragma: no cover
 
 
+_RELEASES_KEY = re.compile(rb'"releases":\[([^\]]*)\]')
+_RELEASE_ITEM = re.compile(rb'"(\d+\.\d+)"')
+
+
 @lru_cache(maxsize=1)
 def indexed_releases() -> tuple[str, ...]:
     """The minor releases the bundled index covers, read from its header alone: the range check of
-    a configuration needs them, and loading the whole index costs ten times more."""
-    import json
+    a configuration needs them on every run, and loading the whole index costs ten times more. The
+    header is decompressed only as far as its `releases` list (the file is 1.2 MB, the list sits
+    in its first tenth), and the list of plain "X.Y" strings is read without the json module."""
     import zlib
 
-    from esper_lint.data import read_rules_bytes
+    from esper_lint.data import rules_dir
 
-    header = zlib.decompressobj(31).decompress(read_rules_bytes("torch-index.gz"))
-    match = re.search(rb'"releases":(\[[^\]]*\])', header)
-    if match is None:  # pragma: no cover - the index's format test guards the header
-        raise ValueError("the torch index header lists no releases")
-    return tuple(json.loads(match.group(1)))
+    decoder = zlib.decompressobj(31)  # the header is the first gzip member
+    header = b""
+    with rules_dir().joinpath("torch-index.gz").open("rb") as handle:
+        while not decoder.eof:
+            chunk = handle.read(1 << 16)
+            if not chunk:
+                break
+            header += decoder.decompress(chunk)
+            match = _RELEASES_KEY.search(header)
+            if match is not None:
+                items = match.group(1).split(b",")
+                releases = [_RELEASE_ITEM.fullmatch(item) for item in items]
+                if not all(releases):  # pragma: no cover - the index's format test guards the header
+                    raise ValueError(f"the torch index header lists a release that is not X.Y: {match.group(1)[:200]!r}")
+                return tuple(release.group(1).decode("ascii") for release in releases if release is not None)
+    raise ValueError("the torch index header lists no releases")  # pragma: no cover - guarded as above
 
 
 def version_matches(spec: str, version: str) -> bool:
     """Whether one version satisfies every clause of the specifier."""
     v = parse_version(version)
-    return all(_clause_matches(op, ver, v) for op, ver in parse_specifier(spec))
+    return all(_clause_matches(clause, v) for clause in _read_clauses(spec))
 
 
 def releases_in_range(spec: str, releases: Iterable[str]) -> tuple[str, ...]:
@@ -157,14 +186,14 @@ def releases_in_range(spec: str, releases: Iterable[str]) -> tuple[str, ...]:
     >>> releases_in_range(">=2.1,<2.4", ["2.0", "2.1", "2.2", "2.3", "2.4"])
     ('2.1', '2.2', '2.3')
     """
-    clauses = parse_specifier(spec)
+    clauses = _read_clauses(spec)
     out = []
     for rel in releases:
         base = parse_version(rel)[:2]
         base = _pad(base, 2)
         for patch in range(100):
             v = (*base, patch)
-            if all(_clause_matches(op, ver, v) for op, ver in clauses):
+            if all(_clause_matches(clause, v) for clause in clauses):
                 out.append(rel)
                 break
     return tuple(out)
