@@ -287,6 +287,38 @@ def test_bad_specifiers(bad):
         releases_in_range(bad, RELS)
 
 
+def test_releases_in_range_tries_only_the_deciding_patches():
+    """The fast selection against every patch 0..99 of every release, on random specifiers."""
+    import random
+
+    from esper_lint.torch_index.versions import _clause_matches, _read_clauses
+
+    def every_patch(spec: str, releases: tuple[str, ...]) -> tuple[str, ...]:
+        clauses = _read_clauses(spec)
+        chosen = []
+        for release in releases:
+            major, minor = (int(part) for part in release.split("."))
+            if any(all(_clause_matches(c, (major, minor, patch)) for c in clauses) for patch in range(100)):
+                chosen.append(release)
+        return tuple(chosen)
+
+    rng = random.Random(20)
+    versions = [*RELS, "2.4.0", "2.4.1", "2.4.2", "2.4.98", "2.4.99", "2.4.100", "2.3.0.1", "2.3.1.5", "2", "3"]
+    for _ in range(3000):
+        clauses = []
+        for _ in range(rng.randint(1, 4)):
+            op = rng.choice(["==", "!=", ">=", "<=", ">", "<", "~=", "===", "==*", "!=*"])
+            version = rng.choice(versions)
+            if op.endswith("*"):
+                clauses.append(f"{op[:-1]}{'.'.join(version.split('.')[:rng.randint(1, 3)])}.*")
+            elif op == "~=" and "." not in version:
+                clauses.append(f"~={version}.0")
+            else:
+                clauses.append(f"{op}{version}")
+        spec = ",".join(clauses)
+        assert releases_in_range(spec, RELS) == every_patch(spec, RELS), spec
+
+
 def test_version_matches():
     assert version_matches(">=2.1,<2.16", "2.13.0+cpu")
     assert not version_matches(">=2.1,<2.16", "2.16.0")

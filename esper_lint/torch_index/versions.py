@@ -186,16 +186,25 @@ def releases_in_range(spec: str, releases: Iterable[str]) -> tuple[str, ...]:
     ('2.1', '2.2', '2.3')
     """
     clauses = _read_clauses(spec)
+    patches = _deciding_patches(clauses)
     out = []
     for rel in releases:
-        base = parse_version(rel)[:2]
-        base = _pad(base, 2)
-        for patch in range(100):
-            v = (*base, patch)
-            if all(_clause_matches(clause, v) for clause in clauses):
-                out.append(rel)
-                break
+        base = _pad(parse_version(rel)[:2], 2)
+        if any(all(_clause_matches(clause, (*base, patch)) for clause in clauses) for patch in patches):
+            out.append(rel)
     return tuple(out)
+
+
+def _deciding_patches(clauses: list[_Clause]) -> list[int]:
+    """The patches of 0..99 worth trying: the ends, and each clause's own patch number with its
+    neighbours. Over the patches of one minor release each clause holds on an interval, or on all
+    but one patch (`!=`), so if any patch satisfies every clause, the lowest one does, and that is
+    an end, a clause's patch or the patch after one (tests/test_torch_index.py checks all 100)."""
+    patches = {0, 99}
+    for _op, target, _star in clauses:
+        if len(target) > 2:
+            patches.update(p for p in (target[2] - 1, target[2], target[2] + 1) if 0 <= p <= 99)
+    return sorted(patches)
 
 
 _REQ_RE = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?(.*)", re.S)
