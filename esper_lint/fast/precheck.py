@@ -135,4 +135,11 @@ def _import_region(source: bytes, start: int) -> bytes:
 
 
 def _has_getattr_string(source: bytes) -> bool:
+    # Substring tests first: any match of the patterns contains one of each pair, and a substring
+    # test runs at memchr speed, where the patterns (each starting with a character class) cost
+    # 0.3 ms on a 9 KB module.
+    if b"'_" not in source and b'"_' not in source:
+        return False
+    if b"attr" not in source and b"object" not in source:
+        return False
     return NAMED_STRING_BYTES.search(source) is not None and _QUOTED_UNDERSCORE.search(source) is not None
