@@ -319,6 +319,8 @@ def single_file(args: argparse.Namespace) -> dict:
     for label, command in commands.items():
         runs[label] = (command, None)
         if before and (label.startswith("esper-lint") or "ESP" in label or label == PLUGIN_ALONE):
+            if console and command[0] == console:  # what an earlier console script ran: cli.main, after `import re`
+                command = [PYTHON, "-c", _EARLIER_CONSOLE_SCRIPT, *command[1:]]
             runs[f"{label} [before]"] = (command, before)  # the same command on --baseline-src's esper_lint
     edited = [name for files in inputs.values() for name in files]
     samples: dict[str, list[dict]] = {label: [] for label in runs}
@@ -347,6 +349,9 @@ def single_file(args: argparse.Namespace) -> dict:
         print(f"  [single] {label}: {shown}, rc {results[label]['rc']}", flush=True)
     return results
 
+
+# The console script as pip wrote it before `cli.entry` existed: an earlier checkout has no `entry`.
+_EARLIER_CONSOLE_SCRIPT = "import re, sys\nfrom esper_lint.frontends.cli import main\nsys.exit(main())"
 
 PLUGIN_ALONE = "flake8 plugin alone: import + 10 clean"
 _PLUGIN_ALONE = """
