@@ -2,8 +2,9 @@
 
 A run pays for libcst and the torch index only when a file needs them: a file that fails the byte
 pre-check never loads libcst, the index loads only when an index-backed code is enabled and a
-reference needs it, and flake8's start-up (it imports every plugin) loads neither. Each case runs
-the CLI in a fresh interpreter and records `sys.modules` when it is done.
+reference needs it, and flake8's start-up (it imports every plugin) loads neither. A run that does
+need libcst makes no dataclass of its own (making one costs about 1 ms). Each case runs the CLI in
+a fresh interpreter and records `sys.modules` (and the dataclasses made) when it is done.
 """
 
 from __future__ import annotations
