@@ -44,7 +44,7 @@ INDEX = (
 # subclass of libcst's dataclass state that adds no fields is no new one). `dataclasses` is looked
 # up, not imported, so that the record does not load it.
 _WRAPPER = """
-import json, sys
+import sys
 out, argv = sys.argv[1], sys.argv[2:]
 from esper_lint.frontends.cli import main
 
@@ -52,15 +52,14 @@ def made_dataclasses():
     module_of_dataclasses = sys.modules.get("dataclasses")
     if module_of_dataclasses is None:
         return []
-    found = []
-    def visit(namespace, module_name):
+    found, seen = [], set()
+    def visit(namespace, module_name):  # a module's classes, and the classes nested in them
         for value in list(namespace.values()):
             if isinstance(value, type) and value.__module__ == module_name and value not in seen:
                 seen.add(value)
                 if module_of_dataclasses.is_dataclass(value) and "__dataclass_fields__" in vars(value):
                     found.append(module_name + "." + value.__qualname__)
                 visit(vars(value), module_name)
-    seen = set()
     for name, module in list(sys.modules.items()):
         if module is not None and (name == "esper_lint" or name.startswith("esper_lint.")):
             visit(vars(module), name)
@@ -69,10 +68,13 @@ def made_dataclasses():
 try:
     code = main(argv)
 finally:
+    modules = sorted(sys.modules)  # before this wrapper's own json import
     reader = sys.modules.get("esper_lint.torch_index.reader")
     loaded = bool(reader and reader.load_index.cache_info().currsize)
+    made = made_dataclasses()
+    import json
     with open(out, "w") as handle:
-        json.dump({"modules": sorted(sys.modules), "index_loaded": loaded, "dataclasses": made_dataclasses()}, handle)
+        json.dump({"modules": modules, "index_loaded": loaded, "dataclasses": made}, handle)
 sys.exit(code)
 """
 
