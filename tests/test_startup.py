@@ -2,8 +2,9 @@
 
 A run pays for libcst and the torch index only when a file needs them: a file that fails the byte
 pre-check never loads libcst, the index loads only when an index-backed code is enabled and a
-reference needs it, and flake8's start-up (it imports every plugin) loads neither. Each case runs
-the CLI in a fresh interpreter and records `sys.modules` when it is done.
+reference needs it, and flake8's start-up (it imports every plugin) loads neither. A run that does
+need libcst makes no dataclass of its own (making one costs about 1 ms). Each case runs the CLI in
+a fresh interpreter and records `sys.modules` (and the dataclasses made) when it is done.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,31 +40,59 @@ INDEX = (
     "esper_lint.analysis.knowledge",
 )
 
+# Besides the modules: the classes of esper-lint's modules that were made dataclasses there (a
+# subclass of libcst's dataclass state that adds no fields is no new one). `dataclasses` is looked
+# up, not imported, so that the record does not load it.
 _WRAPPER = """
 import sys
 out, argv = sys.argv[1], sys.argv[2:]
 from esper_lint.frontends.cli import main
+
+def made_dataclasses():
+    module_of_dataclasses = sys.modules.get("dataclasses")
+    if module_of_dataclasses is None:
+        return []
+    found, seen = [], set()
+    def visit(namespace, module_name):  # a module's classes, and the classes nested in them
+        for value in list(namespace.values()):
+            if isinstance(value, type) and value.__module__ == module_name and value not in seen:
+                seen.add(value)
+                if module_of_dataclasses.is_dataclass(value) and "__dataclass_fields__" in vars(value):
+                    found.append(module_name + "." + value.__qualname__)
+                visit(vars(value), module_name)
+    for name, module in list(sys.modules.items()):
+        if module is not None and (name == "esper_lint" or name.startswith("esper_lint.")):
+            visit(vars(module), name)
+    return sorted(found)
+
 try:
     code = main(argv)
 finally:
     modules = sorted(sys.modules)  # before this wrapper's own json import
     reader = sys.modules.get("esper_lint.torch_index.reader")
     loaded = bool(reader and reader.load_index.cache_info().currsize)
+    made = made_dataclasses()
     import json
     with open(out, "w") as handle:
-        json.dump({"modules": modules, "index_loaded": loaded}, handle)
+        json.dump({"modules": modules, "index_loaded": loaded, "dataclasses": made}, handle)
 sys.exit(code)
 """
 
 
-def run_cli(tmp_path: Path, *args: str, cwd: Path) -> tuple[int, set[str], bool]:
+def record_cli(tmp_path: Path, *args: str, cwd: Path) -> tuple[int, dict[str, Any]]:
+    """The CLI's exit code, and what `_WRAPPER` recorded when it was done."""
     out = tmp_path / "modules.json"
     done = subprocess.run(
         [sys.executable, "-c", _WRAPPER, str(out), *args], cwd=cwd, capture_output=True, text=True, timeout=300
     )
     assert "Traceback" not in done.stderr, done.stderr
-    recorded = json.loads(out.read_text())
-    return done.returncode, set(recorded["modules"]), recorded["index_loaded"]
+    recorded: dict[str, Any] = json.loads(out.read_text())
+    return done.returncode, recorded
+
+
+def run_cli(tmp_path: Path, *args: str, cwd: Path) -> tuple[int, set[str], bool]:
+    code, recorded = record_cli(tmp_path, *args, cwd=cwd)
+    return code, set(recorded["modules"]), recorded["index_loaded"]
 
 
 def loaded(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
@@ -140,6 +170,32 @@ def test_a_warm_run_over_a_private_use_imports_no_libcst(tmp_path: Path) -> None
     code, modules, index_loaded = run_cli(tmp_path, "check", "a.py", cwd=root)
     assert code == 1
     assert loaded(modules, PARSING) == [] and not index_loaded
+
+
+def test_a_run_over_private_uses_makes_no_dataclass(tmp_path: Path) -> None:
+    """Making a dataclass runs generated code, about 1 ms a class (a frozen one more): on the path of
+    a file with a private use, esper-lint's records are named tuples and slotted classes. libcst
+    imports `dataclasses` itself, so the classes are what is checked, not the module."""
+    noqa_use = "import torch\n\ntorch._C._get_tracing_state()  # noqa: ESP101\n"
+    root = project(tmp_path, WITH_TORCH, {"a.py": ONE_USE, "b.py": noqa_use})
+    code, recorded = record_cli(tmp_path, "check", "a.py", "b.py", cwd=root)
+    assert code == 1
+    modules = set(recorded["modules"])
+    # The run went through the parse, the judge, the index with its signatures, positions, the noqa
+    # comments, the rule documents and the cache, and libcst brought `dataclasses` along.
+    path = (
+        "dataclasses",
+        "esper_lint.analysis.judge",
+        "esper_lint.analysis.knowledge",
+        "esper_lint.torch_index.calls",
+        "esper_lint.fast.positions",
+        "esper_lint.noqa",
+        "esper_lint.catalog",
+        "esper_lint.frontends.cache",
+    )
+    assert [name for name in path if name not in modules] == []
+    assert recorded["index_loaded"]
+    assert recorded["dataclasses"] == []
 
 
 @pytest.mark.parametrize("args", [("rule", "ESP101"), ("rule", "--table"), ("explain", "torch._foreach_norm")])

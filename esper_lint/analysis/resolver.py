@@ -16,11 +16,10 @@ every node it passes, which costs more than the parse itself on large files.
 
 from __future__ import annotations
 
-import dataclasses
+import dataclasses  # libcst's nodes are dataclasses (libcst imported the module already)
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import cast
 
 import libcst as cst
@@ -77,7 +76,10 @@ _all_fields_cache: dict[type, tuple[str, ...]] = {}
 
 
 def _code_fields(cls: type) -> tuple[str, ...]:
-    """The fields of a node class that can hold code (not whitespace or punctuation)."""
+    """The fields of a node class that can hold code (not whitespace or punctuation).
+
+    A node's fields are read as libcst reads them, with `dataclasses.fields`: its `__match_args__`
+    names the same fields today, but would leave out one a later libcst made keyword-only."""
     names = _code_fields_cache.get(cls)
     if names is None:
         names = tuple(
@@ -199,19 +201,38 @@ class Scope:
         self.bindings = merged
 
 
-@dataclass(eq=False)
+# Statement, Reference and Collection are slotted classes, not dataclasses: a dataclass costs about
+# 1 ms of import time on every pre-commit run. Statement and Reference compare by identity.
 class Statement:
     """A simple statement line, or the header of a compound statement."""
 
-    node: cst.CSTNode
-    key: tuple[int, ...]
-    doc_scope: tuple[int, ...]
-    scope: Scope
-    above: Sequence[cst.EmptyLine]
-    # Names only: a list of its Reference objects, which point back here, would make every
-    # analysed tree a reference cycle that only the cyclic collector frees.
-    reference_names: list[str] = field(default_factory=list)
-    private_count: int = 0
+    __slots__ = ("above", "doc_scope", "key", "node", "private_count", "reference_names", "scope")
+
+    def __init__(
+        self,
+        node: cst.CSTNode,
+        key: tuple[int, ...],
+        doc_scope: tuple[int, ...],
+        scope: Scope,
+        above: Sequence[cst.EmptyLine],
+        reference_names: list[str] | None = None,
+        private_count: int = 0,
+    ) -> None:
+        self.node = node
+        self.key = key
+        self.doc_scope = doc_scope
+        self.scope = scope
+        self.above = above
+        # Names only: a list of its Reference objects, which point back here, would make every
+        # analysed tree a reference cycle that only the cyclic collector frees.
+        self.reference_names: list[str] = [] if reference_names is None else reference_names
+        self.private_count = private_count
+
+    def __repr__(self) -> str:
+        return (
+            f"Statement(node={self.node!r}, key={self.key!r}, doc_scope={self.doc_scope!r}, scope={self.scope!r}, "
+            f"above={self.above!r}, reference_names={self.reference_names!r}, private_count={self.private_count!r})"
+        )
 
     def comment_lines(self) -> list[CommentLine]:
         """The comment run directly above (no blank line between) plus comments on its own lines."""
@@ -225,20 +246,41 @@ class Statement:
         return [CommentLine(comment_body(comment), comment) for comment in run]
 
 
-@dataclass(eq=False)
 class Reference:
-    name: str
-    anchor: cst.CSTNode
-    statement: Statement
-    typing_only: bool
-    # A code-level fallback handles the name's absence (`analysis/guards.py`).
-    guarded: bool = False
-    # The version tests the code runs under, with the outcome each must take
-    # (`analysis/version_branches.py`); `TorchKnowledge.branch_releases` reads them.
-    branch: Branch = ()
-    # Written as an assignment or `setattr` target (`torch.cuda._marker = True`).
-    store: bool = False
-    call: cst.Call | None = None  # the call whose callee this reference is (`torch._x(a, k=1)`), for ESP204
+    """A private name where the code writes it."""
+
+    __slots__ = ("anchor", "branch", "call", "guarded", "name", "statement", "store", "typing_only")
+
+    def __init__(
+        self,
+        name: str,
+        anchor: cst.CSTNode,
+        statement: Statement,
+        typing_only: bool,
+        guarded: bool = False,
+        branch: Branch = (),
+        store: bool = False,
+        call: cst.Call | None = None,
+    ) -> None:
+        self.name = name
+        self.anchor = anchor
+        self.statement = statement
+        self.typing_only = typing_only
+        # A code-level fallback handles the name's absence (`analysis/guards.py`).
+        self.guarded = guarded
+        # The version tests the code runs under, with the outcome each must take
+        # (`analysis/version_branches.py`); `TorchKnowledge.branch_releases` reads them.
+        self.branch = branch
+        # Written as an assignment or `setattr` target (`torch.cuda._marker = True`).
+        self.store = store
+        self.call = call  # the call whose callee this reference is (`torch._x(a, k=1)`), for ESP204
+
+    def __repr__(self) -> str:
+        return (
+            f"Reference(name={self.name!r}, anchor={self.anchor!r}, statement={self.statement!r}, "
+            f"typing_only={self.typing_only!r}, guarded={self.guarded!r}, branch={self.branch!r}, "
+            f"store={self.store!r}, call={self.call!r})"
+        )
 
 
 _BODY_FIELDS = frozenset({"body", "orelse", "handlers", "finalbody", "cases"})
@@ -289,10 +331,24 @@ def _string_value(node: cst.CSTNode) -> str | None:
     return None
 
 
-@dataclass
 class Collection:
-    references: list[Reference]
-    statements: list[Statement]
+    """A module's private references and its statements."""
+
+    __slots__ = ("references", "statements")
+
+    def __init__(self, references: list[Reference], statements: list[Statement]) -> None:
+        self.references = references
+        self.statements = statements
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Collection) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.references, self.statements) == (other.references, other.statements)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, like the dataclass it was
+
+    def __repr__(self) -> str:
+        return f"Collection(references={self.references!r}, statements={self.statements!r})"
 
 
 # PEP 695's `type` statement; libcst releases before 1.1 have no node for it (and parse no such

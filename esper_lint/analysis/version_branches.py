@@ -26,9 +26,8 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import libcst as cst
 
@@ -61,9 +60,13 @@ _VERSION_CONSTRUCTORS = frozenset({"parse", "Version", "TorchVersion", "LooseVer
 # The patches tried for each minor release: a release may run a branch if one of them does.
 _PATCHES = (0, 1, 2, 3, 5, 10, 99)
 
+# The records below are named tuples, not frozen dataclasses: a dataclass costs about 1 ms of import
+# time on every pre-commit run. They compare as tuples, so two kinds with as many fields could be
+# equal; those that have as many hold values of different types (`Subject.part` is a string,
+# `Negation.operand` a condition), so a record equals only a record of its own kind.
 
-@dataclass(frozen=True)
-class Subject:
+
+class Subject(NamedTuple):
     """A value read from torch's version: the whole release tuple, or one of its numbers."""
 
     part: str  # "version": the release tuple; "major" / "minor": one number; "pair": (major, minor)
@@ -75,8 +78,7 @@ MINOR = Subject("minor")
 PAIR = Subject("pair")
 
 
-@dataclass(frozen=True)
-class Compare:
+class Compare(NamedTuple):
     subject: Subject
     compare: str  # ">", ">=", "<", "<=", "==", "!="
     bound: tuple[int, ...] | int
@@ -99,16 +101,14 @@ class Compare:
         return _COMPARE[self.compare](value, bound)
 
 
-@dataclass(frozen=True)
-class Negation:
+class Negation(NamedTuple):
     operand: VersionCondition
 
     def holds(self, release: tuple[int, ...]) -> bool:
         return not self.operand.holds(release)
 
 
-@dataclass(frozen=True)
-class Conjunction:
+class Conjunction(NamedTuple):
     operands: tuple[VersionCondition, ...]
     every: bool  # True: `and`; False: `or`
 
@@ -117,8 +117,7 @@ class Conjunction:
         return all(results) if self.every else any(results)
 
 
-@dataclass(frozen=True)
-class Opaque:
+class Opaque(NamedTuple):
     """A test that reads like a version test but whose releases cannot be read here: a flag or
     helper from another module (`torch_geometric.typing.WITH_PT23`, `is_torch_greater_or_equal("2.3")`).
     It narrows nothing (either outcome may happen on any release). A public replacement is
@@ -214,8 +213,7 @@ def releases_taking(branch: tuple[tuple[VersionCondition, bool], ...], releases:
 # What a name or a call means for versions, as the resolver knows it: a `Subject` (a value read
 # from torch's version), a `VersionCondition` (a test), or a `Helper` (a function whose body is one
 # test on its parameter).
-@dataclass(frozen=True)
-class Helper:
+class Helper(NamedTuple):
     parameter: str | None  # the parameter compared with torch's version; None: a test on constants
     body: cst.BaseExpression
 

@@ -34,7 +34,7 @@ import bisect
 import itertools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from esper_lint.analysis.forms import (
     GUARD_BYTES,
@@ -62,8 +62,9 @@ _NAMED_KINDS = tuple(
 )
 
 
-@dataclass(frozen=True)
-class Reduction:
+# A named tuple, not a frozen dataclass: a dataclass costs about 1 ms of import time on every
+# pre-commit run.
+class Reduction(NamedTuple):
     """`reportable` False: the file provably yields no finding. `source`: the text to parse
     (the original bytes when nothing could be cut)."""
 
