@@ -20,10 +20,21 @@ the code that follows it, and the fast path cannot silently fall behind the reso
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
+
+# Patterns that only a parse needs (the contract's comment reading, the reduction, the version
+# branches) are compiled on first use, by `__getattr__` below: a run whose files all fail the byte
+# pre-check, and flake8's start-up, never pay for compiling them (about 1.5 ms).
+_ON_FIRST_USE: dict[str, tuple[str | bytes, int]] = {}
+if TYPE_CHECKING:
+    MARKER: re.Pattern[str]
+    GUARD_BYTES: re.Pattern[bytes]
+    VERSION_BYTES: re.Pattern[bytes]
+    VERSION_FLAG: re.Pattern[str]
 
 # The documentation marker (README, "The comment contract"), in comment text and in raw bytes.
 _MARKER_SOURCE = r"private[ \t]+api"
-MARKER = re.compile(_MARKER_SOURCE, re.I)
+_ON_FIRST_USE["MARKER"] = (_MARKER_SOURCE, re.I)
 MARKER_BYTES = re.compile(_MARKER_SOURCE.encode(), re.I)
 
 # A private component written after a dot: dots and names possibly separated by whitespace, line
@@ -59,12 +70,12 @@ NAMED_STRING_BYTES = re.compile(rb"[gsd]e[tl]attr|\bobject\b")
 # Guards (`analysis/guards.py`): where a statement's lines say `hasattr`, the reduction keeps it, and
 # the bodies of an `if` or `while` that tests it, whole. Bare names a probe check may test through:
 # `callable(fn)`.
-GUARD_BYTES = re.compile(rb"hasattr")
+_ON_FIRST_USE["GUARD_BYTES"] = (rb"hasattr", 0)
 PROBE_CHECKS = frozenset({"callable"})
 # Version branches (`analysis/version_branches.py`) read module constants and helpers anywhere in the
 # file: a statement that names torch's version stays whole, and so does every statement that reads a
 # name such a statement binds (`fast/reduction._version_names`).
-VERSION_BYTES = re.compile(rb"__version__|TorchVersion")
+_ON_FIRST_USE["VERSION_BYTES"] = (rb"__version__|TorchVersion", 0)
 
 # The errors raised where a private name has vanished, and the broader classes that catch them: a
 # `try` whose handler catches one of these is a code-level fallback.
@@ -74,7 +85,7 @@ FALLBACK_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeErr
 # about torch's version: `WITH_PT23`, `TORCH_GE_2_3`, `_TORCH_GREATER_EQUAL_2_1`,
 # `is_torch_greater_or_equal_than_2_0`, `TORCH_VERSION_AT_LEAST_2_4`, `torch_version_at_least`. The
 # reduction keeps an `if` that tests one, with its bodies.
-VERSION_FLAG = re.compile(
+_ON_FIRST_USE["VERSION_FLAG"] = (
     r"version|(?:^|_)(?:pt|torch|th)_?(?:ge|gt|le|lt|eq)?_?v?\d|_\d+_\d+(?:_\d+)?$"
     r"|torch_?(?:is_)?(?:greater|less|older|newer|at_least|before|after)",
     re.I,
@@ -82,4 +93,15 @@ VERSION_FLAG = re.compile(
 
 
 def looks_like_version_flag(name: str) -> bool:
-    return VERSION_FLAG.search(name) is not None
+    flag: re.Pattern[str] = globals().get("VERSION_FLAG") or __getattr__("VERSION_FLAG")
+    return flag.search(name) is not None
+
+
+def __getattr__(name: str) -> re.Pattern[Any]:
+    """A pattern of `_ON_FIRST_USE`, compiled when first read (`from ... import MARKER` reads it)."""
+    try:
+        source, flags = _ON_FIRST_USE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    compiled = globals()[name] = re.compile(source, flags)
+    return compiled
