@@ -8,13 +8,12 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from esper_lint.analysis.guards import Branch
-from esper_lint.analysis.version_branches import claimed_releases, is_opaque, releases_taking
 from esper_lint.torch_index import Replacement, TorchIndex, format_releases, load_index
 from esper_lint.torch_index.checks import check_range, check_replacement, check_since
 from esper_lint.torch_index.versions import SpecifierError, minor_release, releases_in_range
 
 if TYPE_CHECKING:  # the signature history loads on the first call or deprecation it judges
+    from esper_lint.analysis.guards import Branch  # libcst: `inventory` and `explain` may never parse
     from esper_lint.model import CallShapeTuple
     from esper_lint.torch_index.signatures import TorchSignatures
 
@@ -60,6 +59,8 @@ class TorchKnowledge:
         if not branch:
             return None
         if branch not in self._branches:
+            from esper_lint.analysis.version_branches import releases_taking
+
             base = self.supported if self.supported is not None else self.index.releases
             narrowed = releases_taking(branch, base)
             self._branches[branch] = None if narrowed == base else narrowed
@@ -87,6 +88,8 @@ class TorchKnowledge:
         the supported range, or of `releases` (a version branch's, from `branch_releases(branch)`):
         never inside a branch whose releases lack it, nor in a branch no indexed release runs, nor
         under a version test whose releases are unknown (`branch`: the reference's tests)."""
+        from esper_lint.analysis.version_branches import claimed_releases, is_opaque
+
         if branch and is_opaque(branch):
             # A flag of another module: only where its name states a bound (`WITH_PT23`), judged on
             # the releases the name claims.
