@@ -213,6 +213,14 @@ def test_verify_without_private_names_imports_neither_torch_nor_libcst(tmp_path:
     assert loaded(modules, PARSING) == []
 
 
+def test_inventory_of_files_without_private_names_imports_no_libcst(tmp_path: Path) -> None:
+    root = project(tmp_path, WITH_TORCH, {"a.py": CLEAN})
+    code, modules, index_loaded = run_cli(tmp_path, "inventory", "--no-cache", cwd=root)
+    assert code == 0
+    assert loaded(modules, PARSING) == []
+    assert not index_loaded
+
+
 def test_importing_the_flake8_plugin_imports_no_libcst() -> None:
     """flake8 imports every registered plugin at start, whatever is selected."""
     code = (

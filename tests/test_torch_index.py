@@ -826,3 +826,11 @@ def test_rebuild_in_another_process_is_byte_identical(tmp_path):
         )
         outputs.append(out.read_bytes())
     assert len(set(outputs)) == 1
+
+
+def test_the_header_release_list_is_the_index_s():
+    """`indexed_releases` reads the header only as far as its release list, without json."""
+    from esper_lint.torch_index.versions import indexed_releases
+
+    assert indexed_releases() == load_index().releases
+    assert len(indexed_releases()) >= 2

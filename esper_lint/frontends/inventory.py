@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from esper_lint.analysis.knowledge import TorchKnowledge
 from esper_lint.model import ReferenceRecord
 from esper_lint.torch_index import format_releases
+from esper_lint.torch_index.versions import indexed_releases
 
 
 @dataclass
@@ -44,10 +45,10 @@ def build_inventory(uses: Iterable[tuple[str, ReferenceRecord]], knowledge: Torc
         entry.uses += 1
         entry.documented += int(reference.documented)
         entry.files.add(path)
-    index = knowledge.index
     for entry in by_name.values():
         if not knowledge.indexed(entry.name):
             continue
+        index = knowledge.index  # loaded for the first indexed name: none in use, no index read
         lookup = index.lookup(entry.name)
         if lookup is not None:
             present = lookup.present_in
@@ -58,7 +59,7 @@ def build_inventory(uses: Iterable[tuple[str, ReferenceRecord]], knowledge: Torc
             entry.replacement, entry.replacement_since = replacement.replacement, replacement.public_since
         entry.missing_in_range = knowledge.range_problem(entry.name)
     entries = sorted(by_name.values(), key=lambda e: (-e.uses, e.name))
-    releases = index.releases
+    releases = indexed_releases()  # the index header's list, the same as `index.releases`
     return Inventory(entries, knowledge.spec, f"{releases[0]}–{releases[-1]}" if releases else "")
 
 
