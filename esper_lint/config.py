@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from esper_lint.frontends import paths as strpaths
 from esper_lint.frontends.reading import MIB, read_regular_file
+
+if TYPE_CHECKING:  # pathlib loads only where a path's parts are matched: see frontends/paths.py
+    from pathlib import Path
+
+    from esper_lint.frontends.paths import StrPath
 
 TABLE = "tool.esper-lint"
 DOCUMENTATION_SCOPES = ("scope", "statement")
@@ -24,9 +28,12 @@ class Config:
     """The effective configuration of a file. Immutable: `replace` makes a changed copy.
 
     A hand-written class rather than a frozen dataclass: `dataclasses` imports `inspect`, which
-    alone costs a clean pre-commit run about a tenth of its time (issue 20's budget)."""
+    alone costs a clean pre-commit run about a tenth of its time (issue 20's budget). For the same
+    reason the configuration file and the project root are held as strings (`source_str`,
+    `project_root_str`, spelled as pathlib spells them); `source` and `project_root` give them as
+    Paths, for the callers that want one."""
 
-    __slots__ = _FIELDS = (
+    _FIELDS = (
         "select",
         "extend_select",  # added to `select` (where ESP002, off by default, is turned on)
         "ignore",
@@ -42,6 +49,8 @@ class Config:
         "project_root",
         "noqa",  # apply the noqa comments (esper_lint/noqa.py); False under flake8, which applies them itself
     )
+    # The fields, with the two paths held as strings under their own names.
+    __slots__ = _STORED = tuple({"source": "source_str", "project_root": "project_root_str"}.get(name, name) for name in _FIELDS)
     select: tuple[str, ...]
     extend_select: tuple[str, ...]
     ignore: tuple[str, ...]
@@ -53,8 +62,8 @@ class Config:
     check_typing_only: bool
     torch_versions: str | None
     private_apis: Mapping[str, Mapping[str, str]]
-    source: Path | None
-    project_root: Path
+    source_str: str | None
+    project_root_str: str
     noqa: bool
 
     def __init__(
@@ -70,8 +79,8 @@ class Config:
         check_typing_only: bool = False,
         torch_versions: str | None = None,
         private_apis: Mapping[str, Mapping[str, str]] | None = None,
-        source: Path | None = None,
-        project_root: Path | None = None,
+        source: StrPath | None = None,
+        project_root: StrPath | None = None,
         noqa: bool = True,
     ) -> None:
         values = (
@@ -86,22 +95,40 @@ class Config:
             check_typing_only,
             torch_versions,
             {} if private_apis is None else private_apis,
-            source,
-            Path.cwd() if project_root is None else project_root,
+            None if source is None else strpaths.normalized(source),
+            strpaths.normalized(os.getcwd() if project_root is None else project_root),
             noqa,
         )
-        for name, value in zip(self._FIELDS, values, strict=True):
+        for name, value in zip(self._STORED, values, strict=True):
             object.__setattr__(self, name, value)
 
+    @property
+    def source(self) -> Path | None:
+        """The configuration file, or None where the defaults apply."""
+        if self.source_str is None:
+            return None
+        from pathlib import Path
+
+        return Path(self.source_str)
+
+    @property
+    def project_root(self) -> Path:
+        """The folder of the configuration file (resolved), else the working directory."""
+        from pathlib import Path
+
+        return Path(self.project_root_str)
+
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._FIELDS)
+        """The fields in `_FIELDS` order (the paths as strings)."""
+        return tuple(getattr(self, name) for name in self._STORED)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with `changes` (field names as keywords), like `dataclasses.replace`."""
         unknown = set(changes) - set(self._FIELDS)
         if unknown:
             raise TypeError(f"Config has no field {sorted(unknown)[0]!r}")
-        return Config(**{name: changes.get(name, getattr(self, name)) for name in self._FIELDS})
+        current = dict(zip(self._FIELDS, self._values(), strict=True))
+        return Config(**{name: changes.get(name, current[name]) for name in self._FIELDS})
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Config is immutable: cannot assign to {name!r} (use replace())")
@@ -128,19 +155,19 @@ class Config:
         return code_enabled(code, (*self.select, *self.extend_select), ignore)
 
     def _file_ignores(self, path: str) -> list[str]:
-        relative = _relative_posix(Path(path), self.project_root)
+        relative = _relative_posix(path, self.project_root_str)
         codes: list[str] = []
         for pattern, pattern_codes in self.per_file_ignores:
             if _glob_match(relative, pattern):
                 codes.extend(pattern_codes)
         return codes
 
-    def is_excluded(self, path: Path) -> bool:
+    def is_excluded(self, path: StrPath) -> bool:
         """`exclude` patterns match the path relative to the project root or any of its parts."""
         patterns = (*self.exclude, *self.extend_exclude)
         if not patterns:
             return False
-        relative = _relative_posix(path, self.project_root)
+        relative = _relative_posix(path, self.project_root_str)
         return any(_glob_match(relative, pattern) for pattern in patterns)
 
     def fingerprint(self) -> str:
@@ -181,22 +208,25 @@ def code_enabled(code: str, select: Iterable[str], ignore: Iterable[str]) -> boo
     return chosen >= 0 and chosen > best(ignore)
 
 
-def _resolved(path: Path) -> Path:
-    """`Path.resolve`, except that a symlink loop (RuntimeError on 3.11) stays as written."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path.absolute()
+def _resolved(path: StrPath) -> str:
+    """`Path.resolve`, except that a symlink loop (RuntimeError before 3.13) stays as written."""
+    return strpaths.resolved(path)
 
 
-def _relative_posix(path: Path, root: Path) -> str:
+def _relative_posix(path: StrPath, root: StrPath) -> str:
+    """Only where `exclude` or `per-file-ignores` has patterns: pathlib is imported then."""
+    from pathlib import Path
+
     try:
-        return _resolved(path).relative_to(_resolved(root)).as_posix()
+        return Path(_resolved(path)).relative_to(_resolved(root)).as_posix()
     except ValueError:
-        return path.as_posix()
+        return Path(path).as_posix()
 
 
 def _glob_match(relative: str, pattern: str) -> bool:
+    import fnmatch
+    from pathlib import PurePosixPath
+
     pattern = pattern.rstrip("/")
     if fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(relative, pattern + "/*"):
         return True
@@ -344,9 +374,10 @@ def config_from_table(table: Mapping[str, Any], where: str, base: Config | None 
 MAX_PYPROJECT_BYTES = 4 * MIB
 
 
-def read_pyproject(path: Path) -> dict[str, Any]:
+def read_pyproject(path: StrPath) -> dict[str, Any]:
     """The parsed TOML of `path`; any problem (unreadable, not a regular file, too large, invalid,
     nested too deeply, a number too long for Python) is a ConfigError naming the file."""
+    path = strpaths.normalized(path)
     try:
         data = read_regular_file(path, MAX_PYPROJECT_BYTES)
     except OSError as exc:
@@ -379,35 +410,35 @@ _REPOSITORY_MARKERS = (".git", ".hg")
 CONFIG_FILE_NAMES = (".esper-lint.toml", "esper-lint.toml")
 
 
-def _directories(start: Path) -> Iterator[Path]:
+def _directories(start: StrPath) -> Iterator[str]:
     """The folders from `start` upward, up to the repository's root where there is one."""
-    directory = start if os.path.isdir(start) else start.parent  # False, not an error, where it cannot be searched
-    directory = _resolved(directory)
-    for candidate_dir in (directory, *directory.parents):
+    directory = start if os.path.isdir(start) else strpaths.parent(start)  # False, not an error, where it cannot be searched
+    resolved = _resolved(directory)
+    for candidate_dir in (resolved, *strpaths.parents(resolved)):
         yield candidate_dir
-        if any(os.path.exists(candidate_dir / marker) for marker in _REPOSITORY_MARKERS):
+        if any(os.path.exists(strpaths.join(candidate_dir, marker)) for marker in _REPOSITORY_MARKERS):
             return
 
 
-def _candidates(start: Path) -> Iterator[Path]:
+def _candidates(start: StrPath) -> Iterator[str]:
     """The pyproject.toml files from `start` upward, up to the repository's root where there is one."""
     for candidate_dir in _directories(start):
-        candidate = candidate_dir / "pyproject.toml"
+        candidate = strpaths.join(candidate_dir, "pyproject.toml")
         if os.path.isfile(candidate):
             yield candidate
 
 
-def find_pyproject(start: Path) -> Path | None:
+def find_pyproject(start: StrPath) -> str | None:
     """The configuration file of the files in `start`: in the nearest folder that has one, an
     `.esper-lint.toml`, an `esper-lint.toml` or a pyproject.toml with a [tool.esper-lint] table
     (ruff's rule), else the nearest pyproject.toml at all; the search stops at the repository's root
     (a folder with `.git` or `.hg`)."""
-    nearest: Path | None = None
+    nearest: str | None = None
     for candidate_dir in _directories(start):
         for name in CONFIG_FILE_NAMES:
-            if os.path.isfile(candidate_dir / name):
-                return candidate_dir / name
-        candidate = candidate_dir / "pyproject.toml"
+            if os.path.isfile(strpaths.join(candidate_dir, name)):
+                return strpaths.join(candidate_dir, name)
+        candidate = strpaths.join(candidate_dir, "pyproject.toml")
         if not os.path.isfile(candidate):
             continue
         nearest = nearest or candidate
@@ -419,7 +450,7 @@ def find_pyproject(start: Path) -> Path | None:
     return nearest
 
 
-def find_project(start: Path) -> Path | None:
+def find_project(start: StrPath) -> str | None:
     """The pyproject.toml of the project the paths belong to: the nearest one with a [project]
     table, within the repository."""
     for candidate in _candidates(start):
@@ -431,16 +462,16 @@ def find_project(start: Path) -> Path | None:
     return None
 
 
-def is_settings_file(path: Path) -> bool:
+def is_settings_file(path: StrPath) -> bool:
     """An esper-lint.toml (settings as top-level keys) rather than a pyproject.toml."""
-    return path.name in CONFIG_FILE_NAMES
+    return strpaths.name(path) in CONFIG_FILE_NAMES
 
 
-def _raw(path: Path) -> bytes:
+def _raw(path: StrPath) -> bytes:
     return read_regular_file(path, MAX_PYPROJECT_BYTES)
 
 
-def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Config:
+def load_config(paths: Sequence[StrPath] = (), explicit: StrPath | None = None) -> Config:
     """The configuration: `explicit`, or the nearest one (see `find_pyproject`). The default torch
     range is the project's own torch dependency: that of the nearest pyproject.toml with project
     metadata, which a parent folder's table does not override.
@@ -448,10 +479,12 @@ def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Con
     `explicit` must hold esper-lint's settings: a [tool.esper-lint] table, or top-level keys in a
     file named esper-lint.toml or .esper-lint.toml."""
     if explicit is not None:
-        pyproject: Path | None = explicit
-        if not explicit.exists():
-            raise ConfigError(f"{explicit}: configuration file not found")
-        project: Path | None = explicit
+        from pathlib import Path  # `--config`: a command line pre-commit does not run
+
+        if not Path(explicit).exists():
+            raise ConfigError(f"{strpaths.normalized(explicit)}: configuration file not found")
+        pyproject: str | None = strpaths.normalized(explicit)
+        project: str | None = pyproject
     else:
         start = _common_start(paths)
         pyproject = find_pyproject(start)
@@ -463,10 +496,10 @@ def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Con
     if table is None and is_settings_file(pyproject):
         table = data
     if table is None and explicit is not None:
-        raise ConfigError(f"{explicit}: no [{TABLE}] table (a file named esper-lint.toml may hold the settings as top-level keys)")
+        raise ConfigError(f"{pyproject}: no [{TABLE}] table (a file named esper-lint.toml may hold the settings as top-level keys)")
     if table is not None and not isinstance(table, dict):
         raise ConfigError(f"{pyproject}: [{TABLE}] must be a table")
-    base = Config(source=pyproject, project_root=pyproject.parent.resolve())
+    base = Config(source=pyproject, project_root=_resolved(strpaths.parent(pyproject)))
     if table is None or "torch-versions" not in table:
         # Only where the settings leave the range to the project: a broken requirement then fails the run.
         metadata_file = pyproject if project is None else project
@@ -477,11 +510,11 @@ def load_config(paths: Sequence[Path] = (), explicit: Path | None = None) -> Con
     return config_from_table(table, str(pyproject), base)
 
 
-def _same_file(one: Path, other: Path) -> bool:
+def _same_file(one: StrPath, other: StrPath) -> bool:
     return _resolved(one) == _resolved(other)
 
 
-def _declared_torch_range(data: Mapping[str, Any], where: Path) -> str | None:
+def _declared_torch_range(data: Mapping[str, Any], where: StrPath) -> str | None:
     """The supported torch range by default: the project's own dependency on torch (the first
     requirement for torch with a specifier). A requirement that does not parse, or that holds no
     indexed release, is an error naming the file: silently meaning "no range" fails open."""
@@ -513,12 +546,12 @@ def _declared_torch_range(data: Mapping[str, Any], where: Path) -> str | None:
     return None
 
 
-def _common_start(paths: Sequence[Path]) -> Path:
+def _common_start(paths: Sequence[StrPath]) -> str:
     if not paths:
-        return Path.cwd()
+        return os.getcwd()
     resolved = [_resolved(path) for path in paths]
-    common = resolved[0] if os.path.isdir(resolved[0]) else resolved[0].parent
+    common = resolved[0] if os.path.isdir(resolved[0]) else strpaths.parent(resolved[0])
     for path in resolved[1:]:
-        while common not in (path, *path.parents):
-            common = common.parent
+        while common not in (path, *strpaths.parents(path)):
+            common = strpaths.parent(common)
     return common

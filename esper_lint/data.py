@@ -4,7 +4,9 @@ The top-level `rules/` folder is the single source of truth for rule documents a
 A wheel ships it as `esper_lint/rules` (hatch force-include in pyproject.toml); a source checkout or
 an editable install has it beside the package instead. Both are looked up on the file system first,
 without importing `importlib.resources` (about 15 ms of start-up); that module is the last resort,
-for packages not on the file system (zip imports, other loaders).
+for packages not on the file system (zip imports, other loaders). `open_rules_file` reads a file of
+the folder found on disk without pathlib either (about 9 ms: the range check of every configured
+run reads the index's header).
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:  # importlib.abc imports importlib.resources: about 20 ms of start-up
     from importlib.abc import Traversable
@@ -36,15 +37,26 @@ def __getattr__(name: str) -> object:
         return module
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["read_rules_bytes", "rules_dir", "tomllib"]
+__all__ = ["open_rules_file", "read_rules_bytes", "rules_dir", "rules_folder", "tomllib"]
+
+
+@lru_cache(maxsize=1)
+def rules_folder() -> str | None:
+    """The `rules/` folder on the file system (a wheel's, else a checkout's), or None."""
+    package = os.path.dirname(os.path.realpath(__file__))
+    for candidate in (os.path.join(package, "rules"), os.path.join(os.path.dirname(package), "rules")):
+        if os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 @lru_cache(maxsize=1)
 def rules_dir() -> Traversable:
-    package = Path(os.path.dirname(os.path.realpath(__file__)))
-    for candidate in (package / "rules", package.parent / "rules"):
-        if candidate.is_dir():
-            return candidate
+    folder = rules_folder()
+    if folder is not None:
+        from pathlib import Path
+
+        return Path(folder)
     from importlib import resources
 
     packaged = resources.files("esper_lint").joinpath("rules")
@@ -53,6 +65,15 @@ def rules_dir() -> Traversable:
     return packaged
 
 
+def open_rules_file(name: str) -> IO[bytes]:
+    """`rules/<name>`, open for reading bytes."""
+    folder = rules_folder()
+    if folder is not None:
+        return open(os.path.join(folder, name), "rb")
+    return rules_dir().joinpath(name).open("rb")
+
+
 def read_rules_bytes(name: str) -> bytes:
     """The bytes of `rules/<name>`."""
-    return rules_dir().joinpath(name).read_bytes()
+    with open_rules_file(name) as handle:
+        return handle.read()

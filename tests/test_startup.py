@@ -137,6 +137,9 @@ def test_a_clean_run_imports_neither_libcst_nor_the_index(tmp_path: Path, cache:
         assert loaded(modules, ("ast", "json", "threading")) == []
         if not options:  # pre-commit's plain `check FILE...`: no argparse (frontends/options.py)
             assert loaded(modules, ("argparse", "esper_lint.frontends.arguments")) == []
+            # nor pathlib (with urllib.parse and ipaddress: a tenth of the run): paths are strings
+            # there, spelled as pathlib spells them (frontends/paths.py)
+            assert loaded(modules, ("pathlib", "urllib", "ipaddress")) == []
 
 
 def test_a_clean_run_in_a_project_with_a_torch_range_loads_no_index(tmp_path: Path) -> None:
@@ -148,6 +151,22 @@ def test_a_clean_run_in_a_project_with_a_torch_range_loads_no_index(tmp_path: Pa
     assert loaded(modules, PARSING) == []
     assert loaded(modules, INDEX) == []
     assert not index_loaded
+    assert loaded(modules, ("pathlib",)) == []  # the index's header is read without it (data.open_rules_file)
+
+
+def test_a_clean_folder_walk_imports_no_pathlib(tmp_path: Path) -> None:
+    """`check .` in a repository: the configuration search, the walk and its .gitignore work on
+    strings too (frontends/paths.py)."""
+    root = project(tmp_path, WITH_TORCH, {"a.py": CLEAN, ".gitignore": "build/\n"})
+    (root / ".git").mkdir()
+    (root / "pkg").mkdir()
+    (root / "pkg" / "b.py").write_text(CLEAN, encoding="utf-8")
+    (root / "build").mkdir()
+    (root / "build" / "c.py").write_text(ONE_USE, encoding="utf-8")  # ignored: never read
+    code, modules, index_loaded = run_cli(tmp_path, "check", ".", cwd=root)
+    assert code == 0
+    assert loaded(modules, PARSING + INDEX) == [] and not index_loaded
+    assert loaded(modules, ("pathlib", "urllib", "ipaddress")) == []
 
 
 def test_a_private_use_loads_the_index_only_for_index_backed_codes(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from esper_lint.config import Config
 from esper_lint.fix.api import AppliedFix, FixOutcome, fix_source
 from esper_lint.frontends.discovery import display_path
 from esper_lint.frontends.errors import processing
+from esper_lint.frontends.paths import StrPath
 from esper_lint.frontends.pool import map_files
 from esper_lint.frontends.reading import read_regular_file, read_regular_file_and_stat
 
@@ -231,14 +232,14 @@ def _fix_one(
 
 
 def fix_paths(
-    files: Sequence[Path],
+    files: Sequence[StrPath],
     config: Config,
     *,
     mode: Literal["fix", "diff"] = "fix",
     unsafe: bool = False,
     select_enabled: Callable[[str], bool] | None = None,
     jobs: int | None = 1,
-    roots: Sequence[Path] | None = None,
+    roots: Sequence[StrPath] | None = None,
     add_templates: bool = False,
     show_withheld: bool = False,
 ) -> FixRun:
@@ -251,7 +252,7 @@ def fix_paths(
     if mode not in ("fix", "diff"):
         raise ValueError(f"mode must be 'fix' or 'diff', not {mode!r}")
     real_roots = [Path(os.path.realpath(root)) for root in (roots if roots is not None else [config.project_root])]
-    by_real_path: dict[str, Path] = {}
+    by_real_path: dict[str, StrPath] = {}
     for path in files:  # one file under two names (a link beside its target) is fixed once
         by_real_path.setdefault(os.path.realpath(path), path)
     files = list(by_real_path.values())

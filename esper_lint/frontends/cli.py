@@ -14,10 +14,10 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from esper_lint.config import Config, ConfigError, load_config
+from esper_lint.frontends import paths as strpaths
 from esper_lint.frontends.discovery import declarations_display, discover, display_path
 from esper_lint.frontends.errors import InternalError, Stopped, describe
 from esper_lint.frontends.options import HUMAN_FORMATS, Arguments, plain_check_arguments
@@ -26,6 +26,8 @@ from esper_lint.frontends.runner import CACHE_DIR_NAME, run_files
 from esper_lint.model import Finding, ReferenceRecord
 
 if TYPE_CHECKING:  # the fixer (libcst) is imported only when a fix is asked for
+    from pathlib import Path  # and pathlib only off a pre-commit run's path (frontends/paths.py)
+
     from esper_lint.fix import FixRun
     from esper_lint.frontends.settings import Settings
 
@@ -161,16 +163,17 @@ def _check(args: Arguments) -> int:
     if args.ignore is not None and not args.ignore:
         raise ConfigError("--ignore names no code: give codes or prefixes such as ESP101, ESP1 or ALL")
     settings = Settings(args.config, select=args.select, extend_select=args.extend_select, ignore=args.ignore or ())
-    # `--stdin-filename NAME` alone reads stdin too, as in ruff; `-` says so explicitly.
-    paths: list[Path] = args.paths or [Path("-" if args.stdin_filename is not None else ".")]
-    if Path("-") in paths or args.stdin_filename is not None:
+    # `--stdin-filename NAME` alone reads stdin too, as in ruff; `-` says so explicitly. The paths
+    # are strings spelled as pathlib spells them (options.check_path): see frontends/paths.py.
+    paths: list[str] = args.paths or ["-" if args.stdin_filename is not None else "."]
+    if "-" in paths or args.stdin_filename is not None:
         return _check_stdin(args, paths, settings)
     paths = _settings_files_as_folders(paths)
     if args.show_settings:
         for path in paths:
             from esper_lint.frontends.settings import describe_settings
 
-            sys.stdout.write(describe_settings(path, settings.for_folder(path if os.path.isdir(path) else path.parent)))
+            sys.stdout.write(describe_settings(path, settings.for_folder(path if os.path.isdir(path) else strpaths.parent(path))))
         return EXIT_CLEAN
     gitignore = None
     if args.respect_gitignore:
@@ -210,9 +213,9 @@ def _check(args: Arguments) -> int:
     covers_folders = any(os.path.isdir(path) for path in paths)
     declared: dict[str, tuple[Config, set[str]]] = {}
     for config in _configs_with_declarations(paths, settings, groups):
-        declared.setdefault(str(config.source), (config, set()))
+        declared.setdefault(str(config.source_str), (config, set()))
     for config, files in groups:
-        used_names = declared[str(config.source)][1] if str(config.source) in declared else None
+        used_names = declared[str(config.source_str)][1] if str(config.source_str) in declared else None
         for outcome in run_files(
             files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=used_names is not None
         ):
@@ -233,14 +236,14 @@ def _check(args: Arguments) -> int:
     if args.write_baseline is not None:
         from esper_lint.frontends.baseline import write_baseline
 
-        count = write_baseline(args.write_baseline, findings, real_paths)
+        count = write_baseline(args.write_baseline, findings, _as_paths(real_paths))
         print(f"esper-lint: wrote {count} finding(s) to {args.write_baseline}", file=sys.stderr)
         args.quiet = True  # the line above is the run's summary
         return _report(args, [], errors)
     if args.baseline is not None:
         from esper_lint.frontends.baseline import load_baseline, new_findings
 
-        findings = new_findings(findings, args.baseline, load_baseline(args.baseline), real_paths)
+        findings = new_findings(findings, args.baseline, load_baseline(args.baseline), _as_paths(real_paths))
 
     def located(display: str) -> tuple[bytes, Config] | None:
         from esper_lint.frontends.reading import read_regular_file
@@ -256,24 +259,31 @@ def _check(args: Arguments) -> int:
     return _report(args, findings, errors, locate=located)
 
 
-def _settings_files_as_folders(paths: list[Path]) -> list[Path]:
+def _as_paths(real_paths: dict[str, str]) -> dict[str, Path]:
+    """The files by displayed path, as the baseline's Paths (pathlib: only with a baseline)."""
+    from pathlib import Path
+
+    return {display: Path(path) for display, path in real_paths.items()}
+
+
+def _settings_files_as_folders(paths: list[str]) -> list[str]:
     """A configuration file named on the command line (pre-commit passes a changed pyproject.toml)
     stands for the project it configures: its declarations can change the verdict on any file."""
     from esper_lint.config import CONFIG_FILE_NAMES
 
     names = ("pyproject.toml", *CONFIG_FILE_NAMES)
-    return [path.parent if path.name in names and os.path.isfile(path) else path for path in paths]
+    return [strpaths.parent(path) if strpaths.name(path) in names and os.path.isfile(path) else path for path in paths]
 
 
-def _group_by_config(files: list[Path], settings: Settings) -> list[tuple[Config, list[Path]]]:
-    groups: dict[int, tuple[Config, list[Path]]] = {}
+def _group_by_config(files: list[str], settings: Settings) -> list[tuple[Config, list[str]]]:
+    groups: dict[int, tuple[Config, list[str]]] = {}
     for path in files:
         config = settings.for_file(path)
         groups.setdefault(id(config), (config, []))[1].append(path)
     return list(groups.values())
 
 
-def _configs_with_declarations(paths: list[Path], settings: Settings, groups: list[tuple[Config, list[Path]]]) -> list[Config]:
+def _configs_with_declarations(paths: list[str], settings: Settings, groups: list[tuple[Config, list[str]]]) -> list[Config]:
     """The configurations whose central declarations this run judges: those of the files checked,
     and those of the folders named (a declaration is judged even where no file uses it)."""
     configs = [config for config, _ in groups]
@@ -281,16 +291,16 @@ def _configs_with_declarations(paths: list[Path], settings: Settings, groups: li
     return [config for config in configs if config.private_apis]
 
 
-def _check_stdin(args: Arguments, paths: list[Path], settings: Settings) -> int:
+def _check_stdin(args: Arguments, paths: list[str], settings: Settings) -> int:
     """`check -` (or `--stdin-filename NAME -`): lint the buffer on stdin as the file NAME, under
     NAME's configuration (its per-file-ignores and excludes too), for editors and formatters."""
     from esper_lint.engine import analyse_source
 
-    if paths != [Path("-")]:
+    if paths != ["-"]:
         raise ConfigError("reading stdin: give `-` as the only PATH (with --stdin-filename NAME to name the buffer)")
     if args.fix or args.diff or args.write_baseline or args.baseline:
         raise ConfigError("--fix, --diff and baselines work on files, not on stdin")
-    name = args.stdin_filename or Path("stdin.py")
+    name = strpaths.normalized(args.stdin_filename) if args.stdin_filename is not None else "stdin.py"
     config = settings.for_file(name)
     if args.show_settings:
         from esper_lint.frontends.settings import describe_settings
@@ -311,7 +321,7 @@ def _check_stdin(args: Arguments, paths: list[Path], settings: Settings) -> int:
     return _report(args, findings, [], sources={display: data}, locate=lambda path: (data, config) if path == display else None)
 
 
-def _apply_fixes(args: Arguments, config: Config, files: list[Path]) -> tuple[list[str], int]:
+def _apply_fixes(args: Arguments, config: Config, files: list[str]) -> tuple[list[str], int]:
     """--diff prints the changes (exit 1 when any); --fix writes them, and the check that follows
     reports what is left (placeholders a person must fill keep ESP102 firing)."""
     from esper_lint.fix import fix_paths
@@ -382,8 +392,8 @@ def _write_bytes(data: bytes) -> None:
         buffer.flush()
 
 
-def _cache_dir(args: Arguments, config: Config) -> Path | None:
-    return None if args.no_cache else (args.cache_dir or config.project_root / CACHE_DIR_NAME)
+def _cache_dir(args: Arguments, config: Config) -> strpaths.StrPath | None:
+    return None if args.no_cache else (args.cache_dir or strpaths.join(config.project_root_str, CACHE_DIR_NAME))
 
 
 # A finding's file as the fixer must read it: its bytes and its configuration (None: unknown).
@@ -468,6 +478,8 @@ def _human_report(args: Arguments, findings: list[Finding], sources: dict[str, b
 
 
 def _verify(args: Arguments) -> int:
+    from pathlib import Path
+
     from esper_lint.verify import verify_paths
     from esper_lint.verify.installed import TorchNotInstalled
 
@@ -490,6 +502,8 @@ def _verify(args: Arguments) -> int:
 
 def _inventory(args: Arguments) -> int:
     """Exit 0 with the report; 2 when files could not be read (the report covers the others)."""
+    from pathlib import Path
+
     from esper_lint.analysis.knowledge import TorchKnowledge
     from esper_lint.frontends.inventory import RENDERERS, build_inventory
 

@@ -19,60 +19,70 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from esper_lint.frontends.reading import read_regular_file
+
+if TYPE_CHECKING:
+    from esper_lint.frontends.paths import StrPath
 
 _MAX_GITIGNORE_BYTES = 1024 * 1024
 
 
 class GitIgnore:
-    """Answers "is this path ignored?" for paths below the folders it has read."""
+    """Answers "is this path ignored?" for paths below the folders it has read.
+
+    Folders are absolute strings from `os.path.abspath` (normalized: no `.`, `..` or trailing `/`),
+    so `os.path.dirname` walks up them as `Path.parent` would, without pathlib's import."""
 
     def __init__(self) -> None:
-        self._specs: dict[Path, GitIgnoreSpec | None] = {}
-        self._roots: dict[Path, Path | None] = {}
+        self._specs: dict[str, GitIgnoreSpec | None] = {}
+        self._roots: dict[str, str | None] = {}
 
-    def ignored(self, path: Path, *, is_dir: bool, top: Path) -> bool:
+    def ignored(self, path: StrPath, *, is_dir: bool, top: StrPath) -> bool:
         """Whether git ignores `path`, found by walking `top` (the folder the walk began at: outside
         a repository, the .gitignore files above it do not count)."""
-        absolute = Path(os.path.abspath(path))
-        root = self._repository_root(absolute.parent)
-        floor = root if root is not None else Path(os.path.abspath(top))
-        directory = absolute.parent
+        absolute = os.path.abspath(path)
+        root = self._repository_root(os.path.dirname(absolute))
+        floor = root if root is not None else os.path.abspath(top)
+        directory = os.path.dirname(absolute)
         while True:
             spec = self._spec(directory, root)
             if spec is not None:
-                relative = absolute.relative_to(directory).as_posix() + ("/" if is_dir else "")
+                relative = absolute[len(directory) :].lstrip(os.sep).replace(os.sep, "/") + ("/" if is_dir else "")
                 decision = spec.decide(relative)
                 if decision is not None:
                     return decision
-            if directory == floor or directory.parent == directory:
+            if directory == floor or os.path.dirname(directory) == directory:
                 return False
-            directory = directory.parent
+            directory = os.path.dirname(directory)
 
-    def _repository_root(self, directory: Path) -> Path | None:
+    def _repository_root(self, directory: str) -> str | None:
         if directory not in self._roots:
-            found: Path | None = None
-            for candidate in (directory, *directory.parents):
-                if os.path.exists(candidate / ".git"):
+            found: str | None = None
+            candidate = directory
+            while True:
+                if os.path.exists(os.path.join(candidate, ".git")):
                     found = candidate
                     break
+                above = os.path.dirname(candidate)
+                if above == candidate:
+                    break
+                candidate = above
             self._roots[directory] = found
         return self._roots[directory]
 
-    def _spec(self, directory: Path, root: Path | None) -> GitIgnoreSpec | None:
+    def _spec(self, directory: str, root: str | None) -> GitIgnoreSpec | None:
         if directory not in self._specs:
-            lines = _lines(directory / ".gitignore")
+            lines = _lines(os.path.join(directory, ".gitignore"))
             if directory == root:
-                lines = _lines(directory / ".git" / "info" / "exclude") + lines
+                lines = _lines(os.path.join(directory, ".git", "info", "exclude")) + lines
             spec = GitIgnoreSpec.from_lines(lines)
             self._specs[directory] = spec if spec.patterns else None
         return self._specs[directory]
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: str) -> list[str]:
     """The file's lines; a missing, unreadable or odd file (a FIFO, a link to a device) counts as empty."""
     try:
         return read_regular_file(path, _MAX_GITIGNORE_BYTES).decode("utf-8", "replace").splitlines()

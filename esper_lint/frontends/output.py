@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path, PurePath
 from typing import Any
 
 from esper_lint import __version__
 from esper_lint.model import Finding
 
-# json and urllib.parse load inside the reporters that use them: a clean pre-commit run prints
-# nothing and should not pay for them.
+# json, pathlib and urllib.parse load inside the reporters that use them: a clean pre-commit run
+# prints nothing and should not pay for them.
 
 INFORMATION_URI = "https://github.com/esper-lint/esper-lint"
 
@@ -52,6 +51,8 @@ def _escape_property(value: str) -> str:
 
 def github_report(findings: Sequence[Finding]) -> str:
     """GitHub Actions workflow commands: each finding becomes an annotation on the pull request."""
+    from pathlib import PurePath
+
     lines = []
     for f in findings:
         path = PurePath(f.path).as_posix()
@@ -63,6 +64,8 @@ def github_report(findings: Sequence[Finding]) -> str:
 
 
 def _artifact_location(path: str) -> dict[str, str]:
+    from pathlib import Path, PurePath
+
     candidate = Path(path)
     if candidate.is_absolute():
         return {"uri": candidate.as_uri()}

@@ -9,7 +9,6 @@ file's bytes, and when they are hashed instead).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from esper_lint.config import Config
@@ -22,6 +21,7 @@ from esper_lint.model import Analysis
 # a pre-commit run over files without private uses reads and pre-checks them, and is done.
 if TYPE_CHECKING:
     from esper_lint.frontends.cache import Snapshot
+    from esper_lint.frontends.paths import StrPath
 
 __all__ = ["CACHE_DIR_NAME", "PRECHECK_FIRST_UP_TO", "FileOutcome", "run_files"]
 
@@ -32,7 +32,7 @@ PRECHECK_FIRST_UP_TO = 64
 
 
 class FileOutcome(NamedTuple):
-    path: Path
+    path: StrPath  # as the caller gave it
     analysis: Analysis | None
     error: str | None = None
 
@@ -59,15 +59,15 @@ def _analyse_one(task: _Task) -> tuple[str, Analysis | None, str | None, Snapsho
 
 
 def run_files(
-    files: Sequence[Path],
+    files: Sequence[StrPath],
     config: Config,
     *,
     jobs: int | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: StrPath | None = None,
     with_references: bool = False,
 ) -> Iterator[FileOutcome]:
     if len(files) <= PRECHECK_FIRST_UP_TO:
-        pending: list[Path] = []
+        pending: list[StrPath] = []
         for path in files:
             clean = _surely_clean(path, config)
             if clean is None:
@@ -77,28 +77,32 @@ def run_files(
         files = pending
         if not files:
             return
+    from pathlib import Path
+
     from esper_lint.frontends.cache import ResultCache
     from esper_lint.frontends.pool import map_files
 
-    cache = ResultCache(cache_dir, config, with_references) if cache_dir else None
+    cache = ResultCache(Path(cache_dir), config, with_references) if cache_dir else None
     tasks: list[_Task] = []
+    given: dict[str, StrPath] = {}  # each task's path as the caller gave it, for its outcome
     for path in files:  # looked up in the parent: a warm run starts no worker at all
         display = display_path(path)
-        hit = cache.lookup(path, display, read_regular_file) if cache is not None else None
+        hit = cache.lookup(Path(path), display, read_regular_file) if cache is not None else None
         if hit is not None:
             yield FileOutcome(path, hit)
         else:
             tasks.append((str(path), display, config, with_references, cache is not None))
+            given[str(path)] = path
     displays = {task[0]: task[1] for task in tasks}
     for raw_path, analysis, error, snapshot in map_files(_analyse_one, tasks, jobs=jobs):
         if cache is not None and analysis is not None:
             cache.record(Path(raw_path), displays[raw_path], snapshot, analysis)
-        yield FileOutcome(Path(raw_path), analysis, error)
+        yield FileOutcome(given[raw_path], analysis, error)
     if cache is not None:
         cache.flush()
 
 
-def _surely_clean(path: Path, config: Config) -> Analysis | None:
+def _surely_clean(path: StrPath, config: Config) -> Analysis | None:
     """The analysis of a file that cannot hold anything to report (engine.may_find), else None:
     also when it cannot be read, which the full path reports as it always does."""
     try:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from esper_lint.config import Config, ConfigError, load_config
+from esper_lint.frontends import paths
+
+if TYPE_CHECKING:
+    from esper_lint.frontends.paths import StrPath
 
 __all__ = ["Settings", "check_selectors", "describe_settings"]
 
@@ -36,7 +40,7 @@ class Settings:
 
     def __init__(
         self,
-        explicit: Path | None = None,
+        explicit: StrPath | None = None,
         *,
         select: Sequence[str] | None = None,
         extend_select: Sequence[str] = (),
@@ -49,17 +53,17 @@ class Settings:
         self._by_folder: dict[str, Config] = {}
         self._shared: dict[tuple[str, str, str], Config] = {}
 
-    def for_folder(self, folder: Path) -> Config:
+    def for_folder(self, folder: StrPath) -> Config:
         key = os.path.abspath(folder)
         config = self._by_folder.get(key)
         if config is None:
-            loaded = load_config(explicit=self.explicit) if self.explicit is not None else load_config([Path(key)])
+            loaded = load_config(explicit=self.explicit) if self.explicit is not None else load_config([key])
             config = self._share(self._overridden(loaded))
             self._by_folder[key] = config
         return config
 
-    def for_file(self, path: Path) -> Config:
-        return self.for_folder(path.parent if str(path.parent) else Path("."))
+    def for_file(self, path: StrPath) -> Config:
+        return self.for_folder(paths.parent(path))
 
     def configs(self) -> list[Config]:
         """Every distinct configuration resolved so far, in the order first met."""
@@ -75,20 +79,20 @@ class Settings:
         return config
 
     def _share(self, config: Config) -> Config:
-        key = (str(config.source), str(config.project_root), config.fingerprint())
+        key = (str(config.source_str), config.project_root_str, config.fingerprint())
         return self._shared.setdefault(key, config)
 
 
 _NO_RANGE = " (no range known: ESP202 is not judged, ESP301 asks the newest indexed release)"
 
 
-def describe_settings(path: Path, config: Config) -> str:
+def describe_settings(path: StrPath, config: Config) -> str:
     """`--show-settings`: which configuration won for `path`, and the values it resolved to."""
-    source = str(config.source) if config.source is not None else "none found: the defaults"
+    source = config.source_str if config.source_str is not None else "none found: the defaults"
     lines = [
-        f"Settings for {path}",
+        f"Settings for {paths.normalized(path)}",
         f"  configuration file: {source}",
-        f"  project root: {config.project_root}",
+        f"  project root: {config.project_root_str}",
         f"  select = {list(config.select)}",
         f"  extend-select = {list(config.extend_select)}",
         f"  ignore = {list(config.ignore)}",

@@ -153,11 +153,11 @@ def indexed_releases() -> tuple[str, ...]:
     in its first tenth), and the list of plain "X.Y" strings is read without the json module."""
     import zlib
 
-    from esper_lint.data import rules_dir
+    from esper_lint.data import open_rules_file
 
     decoder = zlib.decompressobj(31)  # the header is the first gzip member
     header = b""
-    with rules_dir().joinpath("torch-index.gz").open("rb") as handle:
+    with open_rules_file("torch-index.gz") as handle:
         while not decoder.eof:
             chunk = handle.read(1 << 16)
             if not chunk:

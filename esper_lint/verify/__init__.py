@@ -15,6 +15,7 @@ from pathlib import Path
 from esper_lint import catalog
 from esper_lint.config import Config
 from esper_lint.frontends.discovery import declarations_display, discover, display_path
+from esper_lint.frontends.paths import StrPath
 from esper_lint.frontends.runner import run_files
 from esper_lint.model import Finding
 from esper_lint.verify.installed import (
@@ -84,7 +85,7 @@ def _declaration_line(source: Path | None, name: str) -> int:
 
 
 def verify_paths(
-    paths: Sequence[Path], config: Config, *, jobs: int | None = None, cache_dir: Path | None = None
+    paths: Sequence[Path], config: Config, *, jobs: int | None = None, cache_dir: StrPath | None = None
 ) -> GateResult:
     """Every private torch name the code references, and every central declaration, resolved."""
     with installed_torch_only(paths):  # never the linted project's own torch/ (see installed.py)
@@ -143,7 +144,7 @@ def verify_paths(
     return result
 
 
-def _without_noqa(findings: list[Finding], files: Sequence[Path]) -> list[Finding]:
+def _without_noqa(findings: list[Finding], files: Sequence[str]) -> list[Finding]:
     """`# noqa: ESP203` works here as in `check` (esper_lint/noqa.py): the files with findings are read again."""
     from esper_lint.frontends.reading import read_regular_file
     from esper_lint.noqa import apply_noqa
