@@ -210,9 +210,10 @@ def _check(args: Arguments) -> int:
     real_paths = {display_path(path): path for path in discovery.files}
     # A declaration is stale only when no file of the project uses it. A run given only files (as
     # pre-commit runs it: the changed files, in chunks) cannot know that, so it leaves ESP103 out.
-    covers_folders = any(os.path.isdir(path) for path in paths)
+    folders = [path for path in paths if os.path.isdir(path)]  # one stat per path (a warm run is mostly stats)
+    covers_folders = bool(folders)
     declared: dict[str, tuple[Config, set[str]]] = {}
-    for config in _configs_with_declarations(paths, settings, groups):
+    for config in _configs_with_declarations(folders, settings, groups):
         declared.setdefault(str(config.source_str), (config, set()))
     for config, files in groups:
         used_names = declared[str(config.source_str)][1] if str(config.source_str) in declared else None
@@ -283,11 +284,11 @@ def _group_by_config(files: list[str], settings: Settings) -> list[tuple[Config,
     return list(groups.values())
 
 
-def _configs_with_declarations(paths: list[str], settings: Settings, groups: list[tuple[Config, list[str]]]) -> list[Config]:
+def _configs_with_declarations(folders: list[str], settings: Settings, groups: list[tuple[Config, list[str]]]) -> list[Config]:
     """The configurations whose central declarations this run judges: those of the files checked,
-    and those of the folders named (a declaration is judged even where no file uses it)."""
+    and those of the `folders` named (a declaration is judged even where no file uses it)."""
     configs = [config for config, _ in groups]
-    configs.extend(settings.for_folder(path) for path in paths if os.path.isdir(path))
+    configs.extend(settings.for_folder(folder) for folder in folders)
     return [config for config in configs if config.private_apis]
 
 
