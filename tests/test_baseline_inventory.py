@@ -69,3 +69,19 @@ def test_inventory_counts_uses_and_knows_the_index(tmp_path: Path) -> None:
     assert by_name["torch._dynamo.reset"]["replacement"] == "torch.compiler.reset"
     markdown = run("inventory", "--format", "markdown", cwd=tmp_path).stdout
     assert "| `torch._foreach_norm` | 2 | 2 | 1 |" in markdown
+
+
+def test_inventory_reads_each_file_under_its_own_configuration(tmp_path: Path) -> None:
+    """A nested project's `exclude` applies to its folder, as in `check`."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "top"\n\n[tool.esper-lint]\n')
+    (tmp_path / "top.py").write_text("import torch\nx = torch._foreach_norm(xs)\n")
+    sub = tmp_path / "sub"
+    (sub / "vendored").mkdir(parents=True)
+    (sub / "pyproject.toml").write_text('[project]\nname = "sub"\n\n[tool.esper-lint]\nexclude = ["vendored"]\n')
+    (sub / "vendored" / "old.py").write_text("import torch\ny = torch._C._get_tracing_state()\n")
+    (sub / "mod.py").write_text("import torch\nz = torch._dynamo.is_compiling()\n")
+    report = run("inventory", "--no-cache", "--format", "json", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    names = {entry["name"] for entry in json.loads(report.stdout)["names"]}
+    assert names == {"torch._foreach_norm", "torch._dynamo.is_compiling"}

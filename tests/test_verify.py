@@ -375,3 +375,31 @@ def test_verify_binds_calls_to_the_installed_signatures(tmp_path: Path) -> None:
     assert "unexpected keyword argument 'bogus'" in messages[0]
     assert "missing a required argument: 'fn'" in messages[1]
     assert "the installed torch" in messages[0]
+
+
+def test_verify_reads_each_file_under_its_own_configuration(tmp_path: Path) -> None:
+    """A nested project's settings apply to its files, as in `check`: its `exclude`, its `ignore`,
+    and its central declarations, which are resolved even where the run starts above it."""
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / "pyproject.toml", '[project]\nname = "top"\n\n[tool.esper-lint]\n')
+    write(tmp_path / "top.py", MISSING)
+    write(
+        tmp_path / "sub" / "pyproject.toml",
+        '[project]\nname = "sub"\n\n[tool.esper-lint]\nexclude = ["vendored"]\n\n'
+        '[tool.esper-lint.private-apis."torch._gone_in_sub"]\nsince = "1.11"\nfallback = "None"\n',
+    )
+    write(tmp_path / "sub" / "vendored" / "old.py", MISSING)
+    write(tmp_path / "sub" / "mod.py", "import torch\nx = torch._six_gone_too\n")
+    write(tmp_path / "quiet" / "pyproject.toml", '[project]\nname = "quiet"\n\n[tool.esper-lint]\nignore = ["ESP203"]\n')
+    write(tmp_path / "quiet" / "mod.py", MISSING)
+
+    verified = run("verify", "--no-cache", "--format", "json", cwd=tmp_path)
+    assert verified.returncode == 1, verified.stderr
+    places = sorted((f["path"], f["name"]) for f in json.loads(verified.stdout))
+    assert ("sub/pyproject.toml", "torch._gone_in_sub") in places
+    assert ("sub/mod.py", "torch._six_gone_too") in places
+    assert {path for path, _ in places} == {"top.py", "sub/mod.py", "sub/pyproject.toml"}  # not vendored/, not quiet/
+
+    # `check` lists the same files: both read the nested settings alike
+    listed = run("check", "--show-files", cwd=tmp_path).stdout.split()
+    assert sorted(listed) == ["quiet/mod.py", "sub/mod.py", "top.py"]

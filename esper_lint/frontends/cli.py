@@ -481,13 +481,17 @@ def _human_report(args: Arguments, findings: list[Finding], sources: dict[str, b
 def _verify(args: Arguments) -> int:
     from pathlib import Path
 
+    from esper_lint.frontends.settings import Settings
     from esper_lint.verify import verify_paths
     from esper_lint.verify.installed import TorchNotInstalled
 
     paths: list[Path] = args.paths or [Path(".")]
     config = load_config(paths, args.config)
+    settings = Settings(args.config)  # each file under its own configuration, as `check` reads them
     try:
-        result = verify_paths(paths, config, jobs=args.jobs, cache_dir=_cache_dir(args, config))
+        result = verify_paths(
+            paths, config, jobs=args.jobs, settings=settings, cache_dir_for=lambda group: _cache_dir(args, group)
+        )
     except TorchNotInstalled as exc:
         print(f"esper-lint: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -506,24 +510,27 @@ def _inventory(args: Arguments) -> int:
     from pathlib import Path
 
     from esper_lint.analysis.knowledge import TorchKnowledge
+    from esper_lint.frontends.gitignore import GitIgnore
     from esper_lint.frontends.inventory import RENDERERS, build_inventory
+    from esper_lint.frontends.settings import Settings
 
     paths: list[Path] = args.paths or [Path(".")]
-    config = load_config(paths, args.config)
-    from esper_lint.frontends.gitignore import GitIgnore
-
-    discovery = discover(paths, config, gitignore=GitIgnore())  # the folder walk skips what git ignores, as check's does
+    config = load_config(paths, args.config)  # the report's supported range: that of the paths' project
+    settings = Settings(args.config)  # each file's references found under its own configuration, as `check` finds them
+    # the folder walk skips what git ignores, and each folder's `exclude`, as check's does
+    discovery = discover(paths, config, config_for=settings.for_folder, gitignore=GitIgnore())
     errors = list(discovery.errors)
     uses: list[tuple[str, ReferenceRecord]] = []
-    for outcome in run_files(discovery.files, config, jobs=args.jobs, cache_dir=_cache_dir(args, config), with_references=True):
-        if outcome.error is not None:
-            errors.append(outcome.error)
-        elif outcome.analysis is not None:
-            uses.extend(
-                (outcome.analysis.path, reference)
-                for reference in outcome.analysis.references
-                if config.check_typing_only or not reference.typing_only
-            )
+    for group_config, files in _group_by_config(discovery.files, settings):
+        for outcome in run_files(files, group_config, jobs=args.jobs, cache_dir=_cache_dir(args, group_config), with_references=True):
+            if outcome.error is not None:
+                errors.append(outcome.error)
+            elif outcome.analysis is not None:
+                uses.extend(
+                    (outcome.analysis.path, reference)
+                    for reference in outcome.analysis.references
+                    if group_config.check_typing_only or not reference.typing_only
+                )
     sys.stdout.write(RENDERERS[args.format](build_inventory(uses, TorchKnowledge(config.torch_versions))))
     for error in errors:
         print(f"esper-lint: error: {error}", file=sys.stderr)

@@ -8,9 +8,11 @@ builds that have it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from esper_lint import catalog
 from esper_lint.config import Config
@@ -30,6 +32,9 @@ from esper_lint.verify.installed import (
     torch_version_unimported,
     verifiable,
 )
+
+if TYPE_CHECKING:
+    from esper_lint.frontends.settings import Settings
 
 
 @dataclass
@@ -85,33 +90,54 @@ def _declaration_line(source: Path | None, name: str) -> int:
 
 
 def verify_paths(
-    paths: Sequence[Path], config: Config, *, jobs: int | None = None, cache_dir: StrPath | None = None
+    paths: Sequence[Path],
+    config: Config,
+    *,
+    jobs: int | None = None,
+    cache_dir: StrPath | None = None,
+    settings: Settings | None = None,
+    cache_dir_for: Callable[[Config], StrPath | None] | None = None,
 ) -> GateResult:
-    """Every private torch name the code references, and every central declaration, resolved."""
+    """Every private torch name the code references, and every central declaration, resolved.
+
+    `settings`: each file's and folder's configuration, found as `check` finds it (the nearest
+    configuration file, `--config` for all); without it `config` applies to every file.
+    `cache_dir_for(config)`: the result cache of the files under `config` (else `cache_dir`)."""
     with installed_torch_only(paths):  # never the linted project's own torch/ (see installed.py)
         torch_found()  # torch itself is imported only when there is a name to resolve in it
     result = GateResult("")
     from esper_lint.frontends.gitignore import GitIgnore
 
-    discovery = discover(paths, config, gitignore=GitIgnore())  # the folder walk skips what git ignores, as check's does
+    config_for = settings.for_folder if settings is not None else None
+    # the folder walk skips what git ignores, as check's does, and each folder's `exclude` applies
+    discovery = discover(paths, config, config_for=config_for, gitignore=GitIgnore())
     result.errors.extend(discovery.errors)
+    groups: dict[int, tuple[Config, list[str]]] = {}
+    for path in discovery.files:
+        file_config = settings.for_file(path) if settings is not None else config
+        groups.setdefault(id(file_config), (file_config, []))[1].append(path)
+    config_of: dict[str, Config] = {}  # a displayed path (a file, a declarations file) -> its configuration
     uses: list[tuple[str, int, int, str]] = []
     calls: list[tuple[str, int, int, str, tuple[int, tuple[str, ...], bool, bool]]] = []
-    for outcome in run_files(discovery.files, config, jobs=jobs, cache_dir=cache_dir, with_references=True):
-        if outcome.error is not None:
-            result.errors.append(outcome.error)
-            continue
-        assert outcome.analysis is not None
-        result.findings.extend(f for f in outcome.analysis.findings if f.code == "ESP001")
-        for reference in outcome.analysis.references:
-            if config.check_typing_only or not reference.typing_only:
-                uses.append((outcome.analysis.path, reference.line, reference.column, reference.name))
-                if reference.call is not None:
-                    calls.append((outcome.analysis.path, reference.line, reference.column, reference.name, reference.call))
-    declared_at = declarations_display(config.source)
-    for name in config.private_apis:
-        line = _declaration_line(config.source, name)
-        uses.append((declared_at, line, 1, name))
+    for group_config, files in groups.values():
+        group_cache = cache_dir_for(group_config) if cache_dir_for is not None else cache_dir
+        for outcome in run_files(files, group_config, jobs=jobs, cache_dir=group_cache, with_references=True):
+            if outcome.error is not None:
+                result.errors.append(outcome.error)
+                continue
+            assert outcome.analysis is not None
+            config_of[outcome.analysis.path] = group_config
+            result.findings.extend(f for f in outcome.analysis.findings if f.code == "ESP001")
+            for reference in outcome.analysis.references:
+                if group_config.check_typing_only or not reference.typing_only:
+                    uses.append((outcome.analysis.path, reference.line, reference.column, reference.name))
+                    if reference.call is not None:
+                        calls.append((outcome.analysis.path, reference.line, reference.column, reference.name, reference.call))
+    for declaring in _declaring_configs(paths, config, settings, [group_config for group_config, _ in groups.values()]):
+        declared_at = declarations_display(declaring.source)
+        config_of.setdefault(declared_at, declaring)
+        for name in declaring.private_apis:
+            uses.append((declared_at, _declaration_line(declaring.source, name), 1, name))
     with installed_torch_only(paths):
         result.torch_version = torch_version() if any(verifiable(name) for *_, name in uses) else torch_version_unimported()
         resolutions = resolve_all(name for *_, name in uses)
@@ -125,9 +151,10 @@ def verify_paths(
                 result.build_absent.append(Finding(path, line, column, "ESP203", variant, name))
                 continue
             result.findings.append(Finding(path, line, column, "ESP203", _missing_message(resolution, result.torch_version), name))
-    if config.enabled("ESP204"):
+    judged_calls = [call for call in calls if config_of.get(call[0], config).enabled("ESP204")]
+    if judged_calls:
         with installed_torch_only(paths):
-            for path, line, column, name, call in calls:
+            for path, line, column, name, call in judged_calls:
                 resolution = resolutions.get(name)
                 if resolution is None or not resolution.present:
                     continue
@@ -139,9 +166,27 @@ def verify_paths(
                     details = f"the installed torch {result.torch_version} rejects it ({rejected})"
                     message = catalog.message("ESP204", name=name, details=details)
                     result.findings.append(Finding(path, line, column, "ESP204", message, name))
-    enabled = [f for f in result.findings if config.enabled(f.code, f.path)]
-    result.findings = sorted(_without_noqa(enabled, discovery.files) if config.noqa else enabled, key=Finding.sort_key)
+    enabled = [f for f in result.findings if config_of.get(f.path, config).enabled(f.code, f.path)]
+    noqa = [f for f in enabled if config_of.get(f.path, config).noqa]
+    kept = [f for f in enabled if not config_of.get(f.path, config).noqa]
+    result.findings = sorted([*_without_noqa(noqa, discovery.files), *kept], key=Finding.sort_key)
     return result
+
+
+def _declaring_configs(
+    paths: Sequence[Path], config: Config, settings: Settings | None, file_configs: list[Config]
+) -> list[Config]:
+    """The configurations whose central declarations are resolved: without `settings`, `config`
+    alone (its declarations are judged even where no file uses them); with it, those of the files
+    checked and of the folders named, as `check` judges them, each once."""
+    candidates = [config]
+    if settings is not None:
+        candidates = [*file_configs, *(settings.for_folder(path) for path in paths if os.path.isdir(path))]
+    chosen: dict[str, Config] = {}
+    for candidate in candidates:
+        if candidate.private_apis:
+            chosen.setdefault(str(candidate.source_str), candidate)
+    return list(chosen.values())
 
 
 def _without_noqa(findings: list[Finding], files: Sequence[str]) -> list[Finding]:
