@@ -120,7 +120,7 @@ from typing import Any
 from esper_lint.names import is_dunder, is_private, is_private_component
 from esper_lint.torch_index.versions import parse_version
 from tools.torch_index_build.binaries import BinaryStrings, read_binaries
-from tools.torch_index_build.references import alias_shims, references
+from tools.torch_index_build.references import _chain, alias_shims, references
 
 # --------------------------------------------------------------------------------------
 # helpers
@@ -193,14 +193,8 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 
 def _dotted(node: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
+    parts = _chain(node)
+    return None if parts is None else ".".join(parts)
 
 
 def _target_names(target: ast.expr) -> Iterable[str]:

@@ -87,7 +87,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import json
 import os
 import re
@@ -102,7 +101,13 @@ from pathlib import Path
 
 from esper_lint.names import is_dunder, is_private, is_private_component
 from esper_lint.torch_index.versions import parse_version
-from tools.build_torch_index import _dotted, _literal_strs, _target_names  # the same AST reading as the index
+from tools.build_torch_index import (  # the same AST reading and wheel handling as the index
+    _dotted,
+    _literal_strs,
+    _module_name_for,
+    _target_names,
+    sha256_of,
+)
 
 FORMAT = 1
 UNKNOWN = "?"
@@ -598,31 +603,6 @@ class ReleaseFacts:
     syntax_errors: int
 
 
-def _module_name_for(path: str) -> tuple[str, bool] | None:
-    parts = path.split("/")
-    fname = parts[-1]
-    if fname.endswith(".pyi"):
-        stem = fname[:-4]
-    elif fname.endswith(".py"):
-        stem = fname[:-3]
-    else:
-        return None
-    dirs = parts[:-1]
-    if not all(_IDENT.match(p) for p in dirs) or not _IDENT.match(stem):
-        return None
-    if stem == "__init__":
-        return ".".join(dirs), True
-    return ".".join([*dirs, stem]), False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_release(path: Path) -> ReleaseFacts:
     match = _WHEEL_RE.match(path.name)
     if match is None:
@@ -678,7 +658,7 @@ def read_release(path: Path) -> ReleaseFacts:
         previous = signatures.get(packet, "schema|")
         merged = sorted({*filter(None, previous.partition("|")[2].split(";")), params} if previous != "schema|" else {params})
         signatures[packet] = "schema|" + ";".join(merged)
-    return ReleaseFacts(version, path.name, _sha256(path), signatures, deprecations, syntax_errors)
+    return ReleaseFacts(version, path.name, sha256_of(path), signatures, deprecations, syntax_errors)
 
 
 def _resolve(
