@@ -70,9 +70,9 @@ def entry() -> NoReturn:
     the interpreter's last garbage collections. While it tears the modules down at exit, CPython
     runs full collections over every object still tracked: after a file has been judged (libcst's
     classes, the torch index, the trees' leftovers) they cost a pre-commit run about 50 ms, more
-    than judging a small file. Freezing moves those objects out of the collector's view. Nothing is lost: every file
-    has been written and closed, the output streams are flushed by the normal exit, and atexit
-    handlers still run. `main()` itself stays a plain function for callers that go on running."""
+    than judging a small file. Freezing moves those objects out of the collector's view. Nothing is
+    lost: every file has been written and closed, the output streams are flushed by the normal
+    exit, and atexit handlers still run. `main()` itself stays a plain function for callers that go on running."""
     code = main()
     import gc
 
@@ -193,7 +193,7 @@ def _check(args: Arguments) -> int:
         return EXIT_ERROR if errors else EXIT_CLEAN
     if not discovery.files and not errors and not args.quiet:
         print(f"esper-lint: warning: no Python files found under {', '.join(map(display_path, paths))}", file=sys.stderr)
-    groups = _group_by_config(discovery.files, settings)
+    groups = settings.group_files(discovery.files)
     if args.diff or args.fix or args.show_fixes:
         exit_code = EXIT_CLEAN
         for config, files in groups:
@@ -212,9 +212,7 @@ def _check(args: Arguments) -> int:
     # pre-commit runs it: the changed files, in chunks) cannot know that, so it leaves ESP103 out.
     folders = [path for path in paths if os.path.isdir(path)]  # one stat per path (a warm run is mostly stats)
     covers_folders = bool(folders)
-    declared: dict[str, tuple[Config, set[str]]] = {}
-    for config in _configs_with_declarations(folders, settings, groups):
-        declared.setdefault(str(config.source_str), (config, set()))
+    declared: dict[str, tuple[Config, set[str]]] = {str(c.source_str): (c, set()) for c in settings.declaring(groups, folders)}
     for config, files in groups:
         used_names = declared[str(config.source_str)][1] if str(config.source_str) in declared else None
         for outcome in run_files(
@@ -274,22 +272,6 @@ def _settings_files_as_folders(paths: list[str]) -> list[str]:
 
     names = ("pyproject.toml", *CONFIG_FILE_NAMES)
     return [strpaths.parent(path) if strpaths.name(path) in names and os.path.isfile(path) else path for path in paths]
-
-
-def _group_by_config(files: list[str], settings: Settings) -> list[tuple[Config, list[str]]]:
-    groups: dict[int, tuple[Config, list[str]]] = {}
-    for path in files:
-        config = settings.for_file(path)
-        groups.setdefault(id(config), (config, []))[1].append(path)
-    return list(groups.values())
-
-
-def _configs_with_declarations(folders: list[str], settings: Settings, groups: list[tuple[Config, list[str]]]) -> list[Config]:
-    """The configurations whose central declarations this run judges: those of the files checked,
-    and those of the `folders` named (a declaration is judged even where no file uses it)."""
-    configs = [config for config, _ in groups]
-    configs.extend(settings.for_folder(folder) for folder in folders)
-    return [config for config in configs if config.private_apis]
 
 
 def _check_stdin(args: Arguments, paths: list[str], settings: Settings) -> int:
@@ -521,7 +503,7 @@ def _inventory(args: Arguments) -> int:
     discovery = discover(paths, config, config_for=settings.for_folder, gitignore=GitIgnore())
     errors = list(discovery.errors)
     uses: list[tuple[str, ReferenceRecord]] = []
-    for group_config, files in _group_by_config(discovery.files, settings):
+    for group_config, files in settings.group_files(discovery.files):
         for outcome in run_files(files, group_config, jobs=args.jobs, cache_dir=_cache_dir(args, group_config), with_references=True):
             if outcome.error is not None:
                 errors.append(outcome.error)

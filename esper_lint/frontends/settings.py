@@ -65,6 +65,25 @@ class Settings:
     def for_file(self, path: StrPath) -> Config:
         return self.for_folder(paths.parent(path))
 
+    def group_files(self, files: Sequence[str]) -> list[tuple[Config, list[str]]]:
+        """`files` by configuration, in the order first met: a run lints each group under its own."""
+        groups: dict[int, tuple[Config, list[str]]] = {}
+        for path in files:
+            config = self.for_file(path)
+            groups.setdefault(id(config), (config, []))[1].append(path)
+        return list(groups.values())
+
+    def declaring(self, groups: Sequence[tuple[Config, list[str]]], folders: Sequence[str]) -> list[Config]:
+        """The configurations whose central declarations a run judges, each once: those of the
+        files checked (`groups`), and those of the `folders` named (a declaration is judged even
+        where no file uses it)."""
+        candidates = [*(config for config, _ in groups), *(self.for_folder(folder) for folder in folders)]
+        chosen: dict[str, Config] = {}
+        for config in candidates:
+            if config.private_apis:
+                chosen.setdefault(str(config.source_str), config)
+        return list(chosen.values())
+
     def configs(self) -> list[Config]:
         """Every distinct configuration resolved so far, in the order first met."""
         return list(self._shared.values())

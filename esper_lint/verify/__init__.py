@@ -94,7 +94,6 @@ def verify_paths(
     config: Config,
     *,
     jobs: int | None = None,
-    cache_dir: StrPath | None = None,
     settings: Settings | None = None,
     cache_dir_for: Callable[[Config], StrPath | None] | None = None,
 ) -> GateResult:
@@ -102,25 +101,26 @@ def verify_paths(
 
     `settings`: each file's and folder's configuration, found as `check` finds it (the nearest
     configuration file, `--config` for all); without it `config` applies to every file.
-    `cache_dir_for(config)`: the result cache of the files under `config` (else `cache_dir`)."""
+    `cache_dir_for(config)`: the result cache of the files under `config` (none without it)."""
     with installed_torch_only(paths):  # never the linted project's own torch/ (see installed.py)
         torch_found()  # torch itself is imported only when there is a name to resolve in it
     result = GateResult("")
     from esper_lint.frontends.gitignore import GitIgnore
 
-    config_for = settings.for_folder if settings is not None else None
     # the folder walk skips what git ignores, as check's does, and each folder's `exclude` applies
-    discovery = discover(paths, config, config_for=config_for, gitignore=GitIgnore())
+    discovery = discover(paths, config, config_for=settings.for_folder if settings else None, gitignore=GitIgnore())
     result.errors.extend(discovery.errors)
-    groups: dict[int, tuple[Config, list[str]]] = {}
-    for path in discovery.files:
-        file_config = settings.for_file(path) if settings is not None else config
-        groups.setdefault(id(file_config), (file_config, []))[1].append(path)
+    if settings is None:
+        groups = [(config, list(discovery.files))]
+        declaring = [config] if config.private_apis else []
+    else:
+        groups = settings.group_files(discovery.files)
+        declaring = settings.declaring(groups, [os.fspath(path) for path in paths if os.path.isdir(path)])
     config_of: dict[str, Config] = {}  # a displayed path (a file, a declarations file) -> its configuration
     uses: list[tuple[str, int, int, str]] = []
     calls: list[tuple[str, int, int, str, tuple[int, tuple[str, ...], bool, bool]]] = []
-    for group_config, files in groups.values():
-        group_cache = cache_dir_for(group_config) if cache_dir_for is not None else cache_dir
+    for group_config, files in groups:
+        group_cache = cache_dir_for(group_config) if cache_dir_for is not None else None
         for outcome in run_files(files, group_config, jobs=jobs, cache_dir=group_cache, with_references=True):
             if outcome.error is not None:
                 result.errors.append(outcome.error)
@@ -133,11 +133,11 @@ def verify_paths(
                     uses.append((outcome.analysis.path, reference.line, reference.column, reference.name))
                     if reference.call is not None:
                         calls.append((outcome.analysis.path, reference.line, reference.column, reference.name, reference.call))
-    for declaring in _declaring_configs(paths, config, settings, [group_config for group_config, _ in groups.values()]):
-        declared_at = declarations_display(declaring.source)
-        config_of.setdefault(declared_at, declaring)
-        for name in declaring.private_apis:
-            uses.append((declared_at, _declaration_line(declaring.source, name), 1, name))
+    for declarations in declaring:
+        declared_at = declarations_display(declarations.source)
+        config_of.setdefault(declared_at, declarations)
+        for name in declarations.private_apis:
+            uses.append((declared_at, _declaration_line(declarations.source, name), 1, name))
     with installed_torch_only(paths):
         result.torch_version = torch_version() if any(verifiable(name) for *_, name in uses) else torch_version_unimported()
         resolutions = resolve_all(name for *_, name in uses)
@@ -167,26 +167,8 @@ def verify_paths(
                     message = catalog.message("ESP204", name=name, details=details)
                     result.findings.append(Finding(path, line, column, "ESP204", message, name))
     enabled = [f for f in result.findings if config_of.get(f.path, config).enabled(f.code, f.path)]
-    noqa = [f for f in enabled if config_of.get(f.path, config).noqa]
-    kept = [f for f in enabled if not config_of.get(f.path, config).noqa]
-    result.findings = sorted([*_without_noqa(noqa, discovery.files), *kept], key=Finding.sort_key)
+    result.findings = sorted(_without_noqa(enabled, discovery.files) if config.noqa else enabled, key=Finding.sort_key)
     return result
-
-
-def _declaring_configs(
-    paths: Sequence[Path], config: Config, settings: Settings | None, file_configs: list[Config]
-) -> list[Config]:
-    """The configurations whose central declarations are resolved: without `settings`, `config`
-    alone (its declarations are judged even where no file uses them); with it, those of the files
-    checked and of the folders named, as `check` judges them, each once."""
-    candidates = [config]
-    if settings is not None:
-        candidates = [*file_configs, *(settings.for_folder(path) for path in paths if os.path.isdir(path))]
-    chosen: dict[str, Config] = {}
-    for candidate in candidates:
-        if candidate.private_apis:
-            chosen.setdefault(str(candidate.source_str), candidate)
-    return list(chosen.values())
 
 
 def _without_noqa(findings: list[Finding], files: Sequence[str]) -> list[Finding]:
