@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from esper_lint import __version__
-from esper_lint.frontends.options import CHECK_DEFAULTS, COMMANDS, EXIT_USAGE, OUTPUT_FORMATS, Arguments, check_path
+from esper_lint.frontends.options import CHECK_DEFAULTS, COMMANDS, EXIT_USAGE, OUTPUT_FORMATS, Arguments
 from esper_lint.frontends.output import REPORTERS
+from esper_lint.frontends.paths import normalized
 from esper_lint.frontends.runner import CACHE_DIR_NAME
 
 __all__ = ["build_parser", "parse_arguments"]
@@ -93,7 +94,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def _add_check(commands: Any) -> None:
     check = commands.add_parser("check", help="lint Python files for private torch API use")
-    check.add_argument("paths", nargs="*", type=check_path, metavar="PATH", help="files or folders (default: .); - reads stdin")
+    check.add_argument("paths", nargs="*", type=normalized, metavar="PATH", help="files or folders (default: .); - reads stdin")
     check.add_argument(
         "--output-format", "--format", dest="format", choices=OUTPUT_FORMATS,
         help="output format (default: text, which is concise: path:line:col: CODE message; full adds the source line and a caret)",

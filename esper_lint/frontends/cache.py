@@ -51,6 +51,7 @@ from typing import Any, NamedTuple, Protocol
 
 from esper_lint.config import Config
 from esper_lint.data import rules_dir
+from esper_lint.frontends.paths import StrPath
 from esper_lint.frontends.runner import CACHE_DIR_NAME  # named where a clean run can read it without this module
 from esper_lint.model import Analysis, CallShapeTuple, Finding, ReferenceRecord
 
@@ -416,7 +417,7 @@ class ResultCache:
         self._real_folders: dict[str, str] = {}
 
     # -------------------------------------------------------------------------------- lookups
-    def lookup(self, path: Path, display: str, read: Callable[[Path], bytes]) -> Analysis | None:
+    def lookup(self, path: StrPath, display: str, read: Callable[[StrPath], bytes]) -> Analysis | None:
         """The cached result of `path`, or None. `read` reads the file's bytes, should its stat
         not vouch for them."""
         try:
@@ -450,7 +451,7 @@ class ResultCache:
             shard.updates[key] = [*snapshot.stamp, snapshot.read_ns, *entry[6:]]  # stamped anew: a later stat can vouch
         return analysis
 
-    def record(self, path: Path, display: str, snapshot: Snapshot | None, analysis: Analysis) -> None:
+    def record(self, path: StrPath, display: str, snapshot: Snapshot | None, analysis: Analysis) -> None:
         """Remember `analysis` as the result of the bytes `snapshot` describes (written by `flush`)."""
         if snapshot is None:
             return
@@ -471,7 +472,7 @@ class ResultCache:
             ],
         ]
 
-    def _place(self, path: Path, display: str, linked: bool) -> tuple[_Shard, str]:
+    def _place(self, path: StrPath, display: str, linked: bool) -> tuple[_Shard, str]:
         """The shard and key of a file: its real folder relative to the project root, its name."""
         if linked:
             real = _resolved(os.fspath(path))

@@ -164,7 +164,7 @@ def _check(args: Arguments) -> int:
         raise ConfigError("--ignore names no code: give codes or prefixes such as ESP101, ESP1 or ALL")
     settings = Settings(args.config, select=args.select, extend_select=args.extend_select, ignore=args.ignore or ())
     # `--stdin-filename NAME` alone reads stdin too, as in ruff; `-` says so explicitly. The paths
-    # are strings spelled as pathlib spells them (options.check_path): see frontends/paths.py.
+    # are strings spelled as pathlib spells them (options.plain_check_arguments, arguments.py): see frontends/paths.py.
     paths: list[str] = args.paths or ["-" if args.stdin_filename is not None else "."]
     if "-" in paths or args.stdin_filename is not None:
         return _check_stdin(args, paths, settings)

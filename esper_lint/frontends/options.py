@@ -23,7 +23,6 @@ __all__ = [
     "HUMAN_FORMATS",
     "OUTPUT_FORMATS",
     "Arguments",
-    "check_path",
     "plain_check_arguments",
 ]
 
@@ -67,12 +66,6 @@ CHECK_DEFAULTS: dict[str, object] = {
 }
 
 
-def check_path(text: str) -> str:
-    """A PATH of `check`, as pathlib spells it (`./a.py` is `a.py`), kept a string: a pre-commit
-    run never imports pathlib (frontends/paths.py)."""
-    return normalized(text)
-
-
 def plain_check_arguments(arguments: Sequence[str]) -> Arguments | None:
     """`check` followed by paths only, read as argparse reads it; None for any other command line
     (an option, `-` for stdin, `--`, an empty path): argparse reads those."""
@@ -82,4 +75,5 @@ def plain_check_arguments(arguments: Sequence[str]) -> Arguments | None:
     if any(not path or path.startswith("-") for path in paths):
         return None
     defaults = {name: list(value) if isinstance(value, list) else value for name, value in CHECK_DEFAULTS.items()}
-    return Arguments(command="check", paths=[check_path(path) for path in paths], **defaults)
+    # the paths as pathlib spells them (`./a.py` is `a.py`), kept strings: see frontends/paths.py
+    return Arguments(command="check", paths=[normalized(path) for path in paths], **defaults)

@@ -87,7 +87,7 @@ def run_files(
     given: dict[str, StrPath] = {}  # each task's path as the caller gave it, for its outcome
     for path in files:  # looked up in the parent: a warm run starts no worker at all
         display = display_path(path)
-        hit = cache.lookup(Path(path), display, read_regular_file) if cache is not None else None
+        hit = cache.lookup(path, display, read_regular_file) if cache is not None else None
         if hit is not None:
             yield FileOutcome(path, hit)
         else:
@@ -96,7 +96,7 @@ def run_files(
     displays = {task[0]: task[1] for task in tasks}
     for raw_path, analysis, error, snapshot in map_files(_analyse_one, tasks, jobs=jobs):
         if cache is not None and analysis is not None:
-            cache.record(Path(raw_path), displays[raw_path], snapshot, analysis)
+            cache.record(raw_path, displays[raw_path], snapshot, analysis)
         yield FileOutcome(given[raw_path], analysis, error)
     if cache is not None:
         cache.flush()
