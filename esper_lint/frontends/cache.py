@@ -350,38 +350,12 @@ class _Shard:
 
     __slots__ = ("entries", "folder", "location", "path", "updates")
 
-    def __init__(
-        self,
-        folder: str,
-        location: str,
-        path: Path,
-        entries: dict[str, Any],
-        updates: dict[str, list[Any]] | None = None,
-    ) -> None:
+    def __init__(self, folder: str, location: str, path: Path, entries: dict[str, Any]) -> None:
         self.folder = folder  # the folder's path relative to the project root (absolute outside it)
         self.location = location  # the folder on disk
         self.path = path  # the shard file
         self.entries = entries
-        self.updates: dict[str, list[Any]] = {} if updates is None else updates
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, _Shard) or other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.folder, self.location, self.path, self.entries, self.updates) == (
-            other.folder,
-            other.location,
-            other.path,
-            other.entries,
-            other.updates,
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, like the dataclass it was
-
-    def __repr__(self) -> str:
-        return (
-            f"_Shard(folder={self.folder!r}, location={self.location!r}, path={self.path!r}, "
-            f"entries={self.entries!r}, updates={self.updates!r})"
-        )
+        self.updates: dict[str, list[Any]] = {}
 
 
 def _load_entries(path: Path, folder: str) -> dict[str, Any]:
