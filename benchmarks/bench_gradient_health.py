@@ -5,6 +5,8 @@ Compares, on the same gradients in one run, for one dtype on one device:
 - ``monitor``: ``GradientHealthMonitor().compute_gradient_health_async`` for one side (groups cached
   at ``register()``, one ``_foreach_norm`` per group with fp32 accumulation);
 - ``total_grad_norm_sq``: the same numerics through the general function (groups every call);
+- ``norms squared``: the monitor's kernels alone for one group (``_foreach_norm(..., dtype=float32)``,
+  ``stack``, ``square``, ``sum``), without the monitor's plumbing: what ``powsum`` is compared with;
 - ``powsum``: ``torch._foreach_powsum(..., dtype=float32)`` summed (squared sums directly, no norms);
 - ``per-tensor``: ``GradientHealthMonitor(foreach=False)`` (the documented fallback);
 - ``original``: the seed project's algorithm (ungrouped ``_foreach_norm`` in the gradient's dtype,
@@ -125,6 +127,15 @@ def original_algorithm(grads: list[Tensor]) -> Tensor:
     return torch.stack([norm.to(device) for norm in norms]).pow(2).sum()
 
 
+def norms_squared_algorithm(grads: list[Tensor]) -> Tensor:
+    """The monitor's kernel sequence for one (device, dtype) group, with nothing around it."""
+    # NOTE: Private API, stable since PyTorch 2.4.
+    # If this breaks in future PyTorch, fallback is:
+    #   norms = [torch.linalg.vector_norm(g, dtype=torch.float32) for g in grads]
+    norms = torch._foreach_norm(grads, 2.0, dtype=torch.float32)
+    return torch.stack(norms).square().sum()
+
+
 def powsum_algorithm(grads: list[Tensor]) -> Tensor:
     """Squared sums straight from the multi-tensor kernel (one dtype group, fp32 accumulation)."""
     if hasattr(torch, "_foreach_powsum"):
@@ -168,6 +179,7 @@ def methods(params: nn.ParameterList, flat: Tensor, baseline: type | None = None
         before = baseline()
         before.register(params, nn.Module())
         candidates["monitor (baseline)"] = before.compute_gradient_health_async
+    candidates["norms squared"] = lambda: norms_squared_algorithm(grads())
     if hasattr(torch, "_foreach_powsum"):  # torch >= 2.11
         candidates["powsum"] = lambda: powsum_algorithm(grads())
     candidates["per-tensor"] = per_tensor.compute_gradient_health_async
