@@ -90,7 +90,7 @@ def judge(
             verdicts.extend(_index_verdicts(reference, block, knowledge, releases))
         judged.append(JudgedReference(reference, documented, reportable, releases))
     for statement, block in blocks.items():
-        if statement.private_count == 0:
+        if not statement.uses_private():
             verdicts.append(Verdict("ESP103", block.marker_node, None))
     return verdicts, judged
 

@@ -71,6 +71,9 @@ _NOT_CODE_FIELDS = frozenset(
         "type_parameters",
     }
 )
+# Fields that hold a name which is never read as a variable: `x.attr`, `f(keyword=...)`. Leaving
+# them out keeps a name bound to a private torch value from counting as a use there.
+_NAMES_NOT_READ: dict[type, frozenset[str]] = {cst.Attribute: frozenset({"attr"}), cst.Arg: frozenset({"keyword"})}
 _code_fields_cache: dict[type, tuple[str, ...]] = {}
 _all_fields_cache: dict[type, tuple[str, ...]] = {}
 
@@ -85,7 +88,9 @@ def _code_fields(cls: type) -> tuple[str, ...]:
         names = tuple(
             f.name
             for f in dataclasses.fields(cls)
-            if f.name not in _NOT_CODE_FIELDS and not f.name.startswith("whitespace")
+            if f.name not in _NOT_CODE_FIELDS
+            and not f.name.startswith("whitespace")
+            and f.name not in _NAMES_NOT_READ.get(cls, ())
         )
         _code_fields_cache[cls] = names
     return names
@@ -153,7 +158,7 @@ def leftmost(node: cst.CSTNode) -> cst.CSTNode:
 class Scope:
     """A name-resolution scope. `None` as a binding means "bound to something that is not torch"."""
 
-    __slots__ = ("bindings", "global_names", "kind", "module", "parent")
+    __slots__ = ("bindings", "global_names", "kind", "module", "parent", "private_bound")
 
     def __init__(self, kind: str, parent: Scope | None) -> None:
         self.kind = kind
@@ -161,6 +166,10 @@ class Scope:
         self.parent = parent
         self.global_names: set[str] = set()
         self.module: Scope = parent.module if parent is not None else self
+        # Names bound anywhere in the module to a dotted name with a `_` component: the only names
+        # whose uses can be private uses through an alias (`fn(x)` after `from torch import _x as fn`).
+        # A superset, kept on the module scope, so that a plain name costs one set lookup.
+        self.private_bound: set[str] = set()
 
     def enclosing_for_functions(self) -> Scope:
         """Class bodies are invisible to the functions nested in them."""
@@ -184,6 +193,8 @@ class Scope:
         if name in self.global_names:
             return
         self.bindings[name] = value
+        if value is not None and "._" in value:
+            self.module.private_bound.add(name)
 
     def snapshot(self) -> dict[str, str | None]:
         return dict(self.bindings)
@@ -206,7 +217,7 @@ class Scope:
 class Statement:
     """A simple statement line, or the header of a compound statement."""
 
-    __slots__ = ("above", "doc_scope", "key", "node", "private_count", "reference_names", "scope")
+    __slots__ = ("above", "alias_count", "doc_scope", "key", "node", "private_count", "reference_names", "scope")
 
     def __init__(
         self,
@@ -227,12 +238,20 @@ class Statement:
         # analysed tree a reference cycle that only the cyclic collector frees.
         self.reference_names: list[str] = [] if reference_names is None else reference_names
         self.private_count = private_count
+        # Uses of a private name through a local alias (`fn(x)` after `from torch import _x as fn`,
+        # `dyn.disable` after `import torch._dynamo as dyn`): not references (the import is), but
+        # the statement does use a private API, so a block documenting it is not stale.
+        self.alias_count = 0
 
     def __repr__(self) -> str:
         return (
             f"Statement(node={self.node!r}, key={self.key!r}, doc_scope={self.doc_scope!r}, scope={self.scope!r}, "
             f"above={self.above!r}, reference_names={self.reference_names!r}, private_count={self.private_count!r})"
         )
+
+    def uses_private(self) -> bool:
+        """The statement references a private name, or uses one through a local alias."""
+        return bool(self.private_count or self.alias_count)
 
     def comment_lines(self) -> list[CommentLine]:
         """The comment run directly above (no blank line between) plus comments on its own lines."""
@@ -372,6 +391,7 @@ class ReferenceCollector:
         self.statements: list[Statement] = []
         self._deferred: deque[Callable[[], None]] = deque()
         self._scope = Scope("module", None)
+        self._private_bound = self._scope.private_bound  # read for every plain name
         self._doc_scope: tuple[int, ...] = (0,)
         self._next_scope_id = 1
         self._statement: Statement | None = None
@@ -400,6 +420,7 @@ class ReferenceCollector:
         self._scope = Scope("module", parent_scope)
         if parent_scope is not None:
             self._scope.module = self._scope
+        self._private_bound = self._scope.private_bound
         self._future_annotations = _imports_future_annotations(module)
         self._body(module.body, (), leading_first=module.header)
         while self._deferred:
@@ -571,6 +592,17 @@ class ReferenceCollector:
         statement.reference_names.append(name)
         self.references.append(reference)
         return reference
+
+    def _alias_use(self, qualified: str | None) -> None:
+        """Count a use, through a local alias, of what `qualified` names, when that is private."""
+        statement = self._statement
+        if (
+            statement is not None
+            and qualified is not None
+            and root_of(qualified, self.roots) is not None
+            and is_private_name(qualified, self.roots)
+        ):
+            statement.alias_count += 1
 
     def _new_statement(self, node: cst.CSTNode, key: tuple[int, ...], above: Sequence[cst.EmptyLine]) -> Statement:
         statement = Statement(node=node, key=key, doc_scope=self._doc_scope, scope=self._scope, above=above)
@@ -953,6 +985,11 @@ class ReferenceCollector:
     def _expr(self, node: cst.CSTNode) -> None:
         node_type = type(node)
         if node_type is cst.Name:
+            private_bound = self._private_bound
+            if private_bound:
+                name = identifier(node)  # type: ignore[arg-type]
+                if name in private_bound:
+                    self._alias_use(self._lookup(name))
             return
         if node_type is cst.Attribute or node_type is cst.Call:
             if self._reference_chain(node):  # type: ignore[arg-type]
@@ -1021,7 +1058,9 @@ class ReferenceCollector:
         if chain is None:
             return False
         base, written = chain
-        if any_private(written):
+        if not any_private(written):
+            self._alias_use(base)  # `dyn.disable` after `import torch._dynamo as dyn`
+        else:
             qualified = ".".join([base, *written])
             if root_of(qualified, self.roots) is not None:
                 probe = id(node) in self._probes
@@ -1053,8 +1092,11 @@ class ReferenceCollector:
         # `setattr(torch.backends, "_x", v)`, `mock.patch("torch._x.y")` (`analysis/strings.py`): a
         # reference at the string, then the call's arguments as usual.
         if isinstance(found, NamedAttribute):
-            owner = self._resolve_value(found.owner)
-            qualified = f"{owner}.{found.attribute}" if owner is not None else None
+            # As for `owner.attribute` written out: a reference where the written part says a
+            # private name; an owner bound by a private import was reported at the import.
+            chain = self._chain(found.owner)
+            written = [] if chain is None else [*chain[1], found.attribute]
+            qualified = ".".join([chain[0], *written]) if chain is not None and any_private(written) else None
             store = found.creates
         else:
             qualified, store = found.path, False

@@ -761,9 +761,22 @@ def _line_end(line: bytes) -> bytes:
 
 
 def _marker_lines(text: bytes, lines: list[bytes]) -> list[int]:
+    """The lines that say the marker, and the first line of each statement whose comment run
+    directly above says it: that statement is the one its block documents, and the judge reads
+    what it uses (a private name through a local alias makes the block current, not stale)."""
     if not MARKER_BYTES.search(text):
         return []
-    return [number for number, line in enumerate(lines, start=1) if MARKER_BYTES.search(line)]
+    found = [number for number, line in enumerate(lines, start=1) if MARKER_BYTES.search(line)]
+    documented = set()
+    for number in found:
+        below = number  # 1-based: `lines[below]` is the line after line `below`
+        if not lines[below - 1].lstrip(b" \t\f").startswith(b"#"):
+            continue  # a trailing comment: its statement already holds the marker line
+        while below < len(lines) and lines[below].lstrip(b" \t\f").startswith(b"#"):
+            below += 1
+        if below < len(lines) and lines[below].strip():
+            documented.add(below + 1)
+    return sorted(documented.union(found))
 
 
 def _has_marker(node: ast.stmt, marker_lines: list[int]) -> bool:

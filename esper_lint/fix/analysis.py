@@ -41,7 +41,7 @@ class Judged:
             return []
         found = []
         for statement in self.collection.statements:
-            if statement.private_count:
+            if statement.uses_private():
                 continue
             for line in statement.comment_lines():
                 verdict = wanted.pop(id(line.node), None)
