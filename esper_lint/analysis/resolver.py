@@ -240,7 +240,7 @@ class Statement:
         self.private_count = private_count
         # Uses of a private name through a local alias (`fn(x)` after `from torch import _x as fn`,
         # `dyn.disable` after `import torch._dynamo as dyn`): not references (the import is), but
-        # the statement does use a private API, so a block documenting it is not stale.
+        # the statement does use the private name, so a block documenting it is not stale.
         self.alias_count = 0
 
     def __repr__(self) -> str:
