@@ -12,7 +12,9 @@ norm of those full gradients:
   without it is recorded to show what goes wrong then;
 - ``inf``: the inf-norm of the shards through ``total_norm(..., process_group=...)`` (max all-reduce);
 - ``duplicates``: a parameter every rank holds in full (a tensor-parallel duplicate), counted on
-  rank 0 only through ``register(..., include=...)``.
+  rank 0 only through ``register(..., include=...)``;
+- ``fsdp2``: a small model wrapped with ``fully_shard`` (FSDP2 itself, not hand-made DTensors),
+  trained one step on the same batch on every rank, against an unsharded copy's gradients.
 
     python benchmarks/distributed_norm_check.py --backend gloo --device cpu --nprocs 2 --json .bench/dist_cpu.json
     python benchmarks/distributed_norm_check.py --backend nccl --device cuda --json .bench/dist_nccl.json
@@ -128,6 +130,26 @@ def run_rank(
         filtered.register(duplicated, nn.Module(), include=lambda name, param: rank == 0 or param is not duplicate)
         record("duplicates counted once", filtered.compute_gradient_health()["host_grad_norm"],
                math.sqrt(expected**2 + 45.0))
+        # FSDP2 itself: fully_shard gives DTensor parameters and gradients (reduce-scattered and
+        # averaged over the ranks; with the same batch everywhere, equal to the unsharded ones).
+        from torch.distributed.fsdp import fully_shard
+
+        torch.manual_seed(7)
+        unsharded = nn.Sequential(nn.Linear(12, 20), nn.ReLU(), nn.Linear(20, 3)).to(device)
+        sharded_model = nn.Sequential(nn.Linear(12, 20), nn.ReLU(), nn.Linear(20, 3)).to(device)
+        sharded_model.load_state_dict(unsharded.state_dict())
+        for layer in sharded_model:
+            if isinstance(layer, nn.Linear):
+                fully_shard(layer, mesh=mesh)
+        fully_shard(sharded_model, mesh=mesh)
+        batch = torch.randn(6, 12, generator=torch.Generator().manual_seed(8)).to(device)
+        sharded_model(batch).square().sum().backward()
+        unsharded(batch).square().sum().backward()
+        fsdp2 = GradientHealthMonitor()
+        fsdp2.register(sharded_model, nn.Module())
+        record("fsdp2 fully_shard", fsdp2.compute_gradient_health()["host_grad_norm"],
+               float64_norm([param.grad for param in unsharded.parameters() if param.grad is not None]))
+
         # Every rank done with its collectives before any tears its group down: gloo aborts a rank
         # whose peer destroys the group under it ("terminate called without an active exception").
         dist.barrier()

@@ -739,6 +739,7 @@ def test_two_processes_dtensor_and_sharded_global_norms(tmp_path: Path) -> None:
     for rank in summary["ranks"]:
         checks = rank["checks"]
         assert checks["shards process_group"]["ok"] and checks["dtensor foreach=True"]["ok"]
+        assert checks["fsdp2 fully_shard"]["ok"], checks["fsdp2 fully_shard"]  # FSDP2 itself, 2 ranks
         # Without the process group each rank sees only its shard: the silently wrong norm.
         local = checks["shards without process_group (rank-local)"]
         assert local["measured"] < local["expected"]
