@@ -595,13 +595,11 @@ class ReferenceCollector:
 
     def _alias_use(self, qualified: str | None) -> None:
         """Count a use, through a local alias, of what `qualified` names, when that is private."""
+        # Every resolvable chain comes here (`torch.zeros` too): a private name has a `._` in it.
+        if qualified is None or "._" not in qualified:
+            return
         statement = self._statement
-        if (
-            statement is not None
-            and qualified is not None
-            and root_of(qualified, self.roots) is not None
-            and is_private_name(qualified, self.roots)
-        ):
+        if statement is not None and root_of(qualified, self.roots) is not None and is_private_name(qualified, self.roots):
             statement.alias_count += 1
 
     def _new_statement(self, node: cst.CSTNode, key: tuple[int, ...], above: Sequence[cst.EmptyLine]) -> Statement:
